@@ -1,0 +1,35 @@
+namespace Squeeze.Quants;
+
+/// <summary>
+/// The kernels of one ggml type, the counterpart of a row in ggml's <c>type_traits</c> and <c>type_traits_cpu</c>.
+/// Rows are independent: quantizing a tensor is quantizing each of its rows.
+/// </summary>
+public interface IQuantKernel
+{
+    /// <summary>The type these kernels read and write.</summary>
+    GgmlType Type { get; }
+
+    /// <summary>
+    /// The activation format ggml pairs with this type for dot products (Q8_0, Q8_1 or Q8_K for block formats;
+    /// the type itself for F32/F16/BF16).
+    /// </summary>
+    GgmlType VecDotType { get; }
+
+    /// <summary>Whether ggml refuses to quantize this type without importance weights.</summary>
+    bool RequiresImportance { get; }
+
+    /// <summary>
+    /// Quantizes one row, bit-exactly as ggml's <c>ggml_quantize_chunk</c> does for the same row.
+    /// <paramref name="importance"/> is empty or holds one weight per column (the imatrix's mean squared activations).
+    /// </summary>
+    void QuantizeRow(ReadOnlySpan<float> src, Span<byte> dst, ReadOnlySpan<float> importance);
+
+    /// <summary>Dequantizes one row, bit-exactly as ggml's <c>to_float</c>.</summary>
+    void DequantizeRow(ReadOnlySpan<byte> src, Span<float> dst);
+
+    /// <summary>
+    /// The dot product of a row <paramref name="x"/> of this type with a row <paramref name="y"/> of
+    /// <see cref="VecDotType"/>, both of <paramref name="n"/> elements (ggml's <c>vec_dot</c>).
+    /// </summary>
+    float VecDot(ReadOnlySpan<byte> x, ReadOnlySpan<byte> y, int n);
+}

@@ -1,0 +1,120 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+
+[assembly: DisableRuntimeMarshalling]
+
+namespace Squeeze.Oracle;
+
+/// <summary>ggml's <c>ggml_type_traits</c> (ggml.h at 815a2a591).</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct GgmlTypeTraitsNative
+{
+    public byte* TypeName;
+    public long BlockSize;
+    public long BlockSizeInterleave;
+    public nuint TypeSize;
+    public byte IsQuantized;
+    public delegate* unmanaged<void*, float*, long, void> ToFloat;
+    public delegate* unmanaged<float*, void*, long, void> FromFloatRef;
+}
+
+/// <summary>ggml-cpu's <c>ggml_type_traits_cpu</c>.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct GgmlTypeTraitsCpuNative
+{
+    public delegate* unmanaged<float*, void*, long, void> FromFloat;
+    /// <summary><c>vec_dot(n, s, bs, x, bx, y, by, nrc)</c>.</summary>
+    public delegate* unmanaged<int, float*, nuint, void*, nuint, void*, nuint, int, void> VecDot;
+    public int VecDotType;
+    public long NRows;
+}
+
+/// <summary><c>gguf_init_params</c>.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct GgufInitParams
+{
+    public byte NoAlloc;
+    public nint* Context;
+}
+
+/// <summary><c>llama_model_params</c> (llama.h at 815a2a591, 72 bytes).</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct LlamaModelParams
+{
+    public nint Devices;
+    public nint TensorBuftOverrides;
+    public int NGpuLayers;
+    public int SplitMode;
+    public int LoadMode;
+    public int MainGpu;
+    public nint TensorSplit;
+    public nint ProgressCallback;
+    public nint ProgressCallbackUserData;
+    public nint KvOverrides;
+    public byte VocabOnly;
+    public byte CheckTensors;
+    public byte UseExtraBufts;
+    public byte NoHost;
+    public byte NoAlloc;
+    public byte LoadMtp;
+}
+
+/// <summary>
+/// Raw entry points of the oracle. Call <see cref="OracleLibrary.EnsureLoaded"/> first.
+/// A GGML_ASSERT aborts the process: validate arguments before calling.
+/// </summary>
+public static unsafe partial class Native
+{
+    // ggml-base
+    [LibraryImport(OracleLibrary.GgmlBase)] public static partial byte* ggml_type_name(int type);
+    [LibraryImport(OracleLibrary.GgmlBase)] public static partial long ggml_blck_size(int type);
+    [LibraryImport(OracleLibrary.GgmlBase)] public static partial nuint ggml_type_size(int type);
+    [LibraryImport(OracleLibrary.GgmlBase)] public static partial nuint ggml_row_size(int type, long ne);
+    [LibraryImport(OracleLibrary.GgmlBase)] public static partial GgmlTypeTraitsNative* ggml_get_type_traits(int type);
+    [LibraryImport(OracleLibrary.GgmlBase)] [return: MarshalAs(UnmanagedType.U1)] public static partial bool ggml_is_quantized(int type);
+    [LibraryImport(OracleLibrary.GgmlBase)] [return: MarshalAs(UnmanagedType.U1)] public static partial bool ggml_quantize_requires_imatrix(int type);
+    [LibraryImport(OracleLibrary.GgmlBase)] public static partial void ggml_quantize_init(int type);
+    [LibraryImport(OracleLibrary.GgmlBase)]
+    public static partial nuint ggml_quantize_chunk(int type, float* src, void* dst, long start, long nrows, long nPerRow, float* imatrix);
+    [LibraryImport(OracleLibrary.GgmlBase)] public static partial void* ggml_get_tensor(nint ctx, byte* name);
+    [LibraryImport(OracleLibrary.GgmlBase)] public static partial void ggml_free(nint ctx);
+
+    // gguf (in ggml-base)
+    [LibraryImport(OracleLibrary.GgmlBase, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial nint gguf_init_from_file(string path, GgufInitParams p);
+    [LibraryImport(OracleLibrary.GgmlBase)] public static partial void gguf_free(nint ctx);
+    [LibraryImport(OracleLibrary.GgmlBase)] public static partial uint gguf_get_version(nint ctx);
+    [LibraryImport(OracleLibrary.GgmlBase)] public static partial nuint gguf_get_alignment(nint ctx);
+    [LibraryImport(OracleLibrary.GgmlBase)] public static partial nuint gguf_get_data_offset(nint ctx);
+    [LibraryImport(OracleLibrary.GgmlBase)] public static partial long gguf_get_n_kv(nint ctx);
+    [LibraryImport(OracleLibrary.GgmlBase)] public static partial byte* gguf_get_key(nint ctx, long keyId);
+    [LibraryImport(OracleLibrary.GgmlBase)] public static partial int gguf_get_kv_type(nint ctx, long keyId);
+    [LibraryImport(OracleLibrary.GgmlBase)] public static partial int gguf_get_arr_type(nint ctx, long keyId);
+    [LibraryImport(OracleLibrary.GgmlBase)] public static partial nuint gguf_get_arr_n(nint ctx, long keyId);
+    [LibraryImport(OracleLibrary.GgmlBase)] public static partial void* gguf_get_arr_data(nint ctx, long keyId);
+    [LibraryImport(OracleLibrary.GgmlBase)] public static partial byte* gguf_get_arr_str(nint ctx, long keyId, nuint i);
+    [LibraryImport(OracleLibrary.GgmlBase)] public static partial void* gguf_get_val_data(nint ctx, long keyId);
+    [LibraryImport(OracleLibrary.GgmlBase)] public static partial byte* gguf_get_val_str(nint ctx, long keyId);
+    [LibraryImport(OracleLibrary.GgmlBase)] public static partial long gguf_get_n_tensors(nint ctx);
+    [LibraryImport(OracleLibrary.GgmlBase)] public static partial byte* gguf_get_tensor_name(nint ctx, long tensorId);
+    [LibraryImport(OracleLibrary.GgmlBase)] public static partial int gguf_get_tensor_type(nint ctx, long tensorId);
+    [LibraryImport(OracleLibrary.GgmlBase)] public static partial nuint gguf_get_tensor_offset(nint ctx, long tensorId);
+    [LibraryImport(OracleLibrary.GgmlBase)] public static partial nuint gguf_get_tensor_size(nint ctx, long tensorId);
+
+    // ggml-cpu
+    [LibraryImport(OracleLibrary.GgmlCpu)] public static partial void ggml_cpu_init();
+    [LibraryImport(OracleLibrary.GgmlCpu)] public static partial GgmlTypeTraitsCpuNative* ggml_get_type_traits_cpu(int type);
+
+    // llama
+    [LibraryImport(OracleLibrary.Llama)] public static partial void llama_backend_init();
+    [LibraryImport(OracleLibrary.Llama)] public static partial void llama_log_set(nint callback, nint userData);
+    [LibraryImport(OracleLibrary.Llama)] public static partial LlamaModelParams llama_model_default_params();
+    [LibraryImport(OracleLibrary.Llama, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial nint llama_model_load_from_file(string path, LlamaModelParams p);
+    [LibraryImport(OracleLibrary.Llama)] public static partial void llama_model_free(nint model);
+    [LibraryImport(OracleLibrary.Llama)] public static partial int llama_model_n_layer(nint model);
+    [LibraryImport(OracleLibrary.Llama)] public static partial ulong llama_model_n_params(nint model);
+    [LibraryImport(OracleLibrary.Llama)] public static partial ulong llama_model_size(nint model);
+
+    public static string? Utf8(byte* s) => s == null ? null : Marshal.PtrToStringUTF8((nint)s);
+}
