@@ -40,8 +40,9 @@ public sealed class GgufWriter
         {
             var v = Find(GgufKeys.General.Alignment);
             if (v is null) return GgufFile.DefaultAlignment;
-            if (v.Value is not uint a || a == 0 || (a & (a - 1)) != 0)
-                throw new InvalidOperationException($"{GgufKeys.General.Alignment} must be a power-of-two u32, not {v.Type.ShortName()} {v}");
+            // The reader's rule: a file this writer makes must open again.
+            if (v.Value is not uint a || a == 0 || (a & (a - 1)) != 0 || a > GgufFile.MaxAlignment)
+                throw new InvalidOperationException($"{GgufKeys.General.Alignment} must be a power-of-two u32 up to 2^30, not {v.Type.ShortName()} {v}");
             return (int)a;
         }
     }
@@ -143,9 +144,12 @@ public sealed class GgufWriter
         if (pad > 0) s.Write(new byte[pad]);
     }
 
+    // Throws on unpaired surrogates instead of silently writing U+FFFD: the file would not say what the caller meant.
+    private static readonly UTF8Encoding StrictUtf8 = new(false, throwOnInvalidBytes: true);
+
     private static void WriteString(BinaryWriter w, string s)
     {
-        var bytes = Encoding.UTF8.GetBytes(s);
+        var bytes = StrictUtf8.GetBytes(s);
         w.Write((ulong)bytes.Length);
         w.Write(bytes);
     }
