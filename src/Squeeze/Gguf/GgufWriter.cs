@@ -69,14 +69,16 @@ public sealed class GgufWriter
     {
         if (Encoding.UTF8.GetByteCount(name) >= GgufFile.MaxNameBytes)
             throw new ArgumentException($"tensor name '{name}' is {GgufFile.MaxNameBytes} bytes or longer", nameof(name));
-        if (!_names.Add(name)) throw new ArgumentException($"duplicate tensor name '{name}'", nameof(name));
+        if (_names.Contains(name)) throw new ArgumentException($"duplicate tensor name '{name}'", nameof(name));
         long offset = 0;
         if (_tensors.Count > 0)
         {
             var last = _tensors[^1].Info;
             offset = checked(last.Offset + Pad(last.ByteSize, Alignment));
         }
+        // Validates the shape and type; nothing is recorded until it has passed.
         var info = new GgufTensorInfo(name, type, shape, offset);
+        _names.Add(name);
         _tensors.Add((info, source));
         return info;
     }
