@@ -294,7 +294,8 @@ public sealed unsafe class GgufFile : IDisposable
                 var traits = GgmlTypes.Get(type);
                 if (shape[0] % traits.BlockSize != 0)
                     Fail(rowLengthAt, $"{field}.ne[0]", $"a multiple of {traits.Name}'s block size {traits.BlockSize}", shape[0].ToString());
-                if (elements / traits.BlockSize > long.MaxValue / traits.TypeSize)
+                // A row's size must be representable too: with a zero dimension the element count is 0 whatever ne[0] is.
+                if (Math.Max(elements, shape[0]) / traits.BlockSize > long.MaxValue / traits.TypeSize)
                     Fail(typeAt, $"{field}.size", "a byte size below 2^63", $"{elements} elements of {traits.Name}");
 
                 long offsetAt = _pos;

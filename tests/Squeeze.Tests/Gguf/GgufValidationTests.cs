@@ -400,6 +400,10 @@ public class GgufValidationTests
         // 2^62 F32 elements fit in an element count but not in a byte size.
         var b = WithTensors(1, t => t.TensorInfo("w", [1L << 31, 1L << 31], GgmlType.F32, 0));
         Rejects(b.ToArray(), "tensor 'w'.size", b.At("t[0].type"));
+
+        // No elements at all, but a row size beyond 2^63.
+        var rows = WithTensors(1, t => t.TensorInfo("w", [1L << 62, 0], GgmlType.F32, 0));
+        Rejects(rows.ToArray(), "tensor 'w'.size", rows.At("t[0].type"));
     }
 
     [Fact]
