@@ -238,6 +238,8 @@ public sealed unsafe class GgufFile : IDisposable
                 long keyAt = _pos;
                 string key = String($"metadata[{i}].key");
                 if (key.Length == 0) Fail(keyAt, $"metadata[{i}].key", "a non-empty key", "an empty string");
+                // gguf.cpp looks keys up as C strings: "general.alignment\0x" would be general.alignment to it.
+                if (key.Contains('\0')) Fail(keyAt, $"metadata[{i}].key", "a key without NUL bytes", $"'{key.Replace("\0", "\\0")}'");
                 if (!keys.Add(key)) Fail(keyAt, $"metadata[{i}].key", "a key not seen before", $"duplicate key '{key}'");
                 long typeAt = _pos;
                 var type = ValueType($"metadata '{key}'.type", typeAt);
@@ -266,6 +268,9 @@ public sealed unsafe class GgufFile : IDisposable
                 int nameBytes = Encoding.UTF8.GetByteCount(name);
                 if (nameBytes >= MaxNameBytes)
                     Fail(nameAt, $"tensor[{i}].name", $"fewer than {MaxNameBytes} bytes", $"{nameBytes} bytes ('{name}')");
+                // ggml keeps tensor names as C strings: a NUL would cut the name short (and could make two names equal).
+                if (name.Contains('\0'))
+                    Fail(nameAt, $"tensor[{i}].name", "a name without NUL bytes", $"'{name.Replace("\0", "\\0")}'");
                 if (!names.Add(name)) Fail(nameAt, $"tensor[{i}].name", "a name not seen before", $"duplicate tensor name '{name}'");
                 string field = $"tensor '{name}'";
 

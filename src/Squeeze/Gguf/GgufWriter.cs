@@ -53,6 +53,7 @@ public sealed class GgufWriter
     public GgufWriter Set(string key, GgufValue value)
     {
         ArgumentException.ThrowIfNullOrEmpty(key);
+        if (key.Contains('\0')) throw new ArgumentException("a metadata key cannot contain NUL", nameof(key));
         if (_tensors.Count > 0 && key == GgufKeys.General.Alignment)
             throw new InvalidOperationException("set the alignment before adding tensors");
         int i = _metadata.FindIndex(kv => kv.Key == key);
@@ -69,6 +70,7 @@ public sealed class GgufWriter
     {
         if (Encoding.UTF8.GetByteCount(name) >= GgufFile.MaxNameBytes)
             throw new ArgumentException($"tensor name '{name}' is {GgufFile.MaxNameBytes} bytes or longer", nameof(name));
+        if (name.Contains('\0')) throw new ArgumentException("a tensor name cannot contain NUL", nameof(name));
         if (_names.Contains(name)) throw new ArgumentException($"duplicate tensor name '{name}'", nameof(name));
         long offset = 0;
         if (_tensors.Count > 0)

@@ -243,6 +243,13 @@ public class GgufValidationTests
         Rejects(b.ToArray(), "metadata[1].key", b.At("kv[1].key"));
     }
 
+    [Fact]
+    public void Key_with_a_NUL_byte()
+    {
+        var b = WithMetadata(1, m => m.KvU32("general.alignment\0x", 64));
+        Rejects(b.ToArray(), "metadata[0].key", b.At("kv[0].key"));
+    }
+
     [Theory]
     [InlineData(new byte[] { 0xFF })]                 // never valid in UTF-8
     [InlineData(new byte[] { 0xC3 })]                 // truncated two-byte sequence
@@ -339,6 +346,13 @@ public class GgufValidationTests
         // Bytes, not characters: 32 two-byte characters are 64 bytes.
         var wide = WithTensors(1, t => t.TensorInfo(new string('é', 32), [4], GgmlType.F32, 0));
         Rejects(wide.ToArray(), "tensor[0].name", wide.At("t[0].name"));
+    }
+
+    [Fact]
+    public void Tensor_name_with_a_NUL_byte()
+    {
+        var b = WithTensors(2, t => t.TensorInfo("w\0a", [4], GgmlType.F32, 0).TensorInfo("w\0b", [4], GgmlType.F32, 32));
+        Rejects(b.ToArray(), "tensor[0].name", b.At("t[0].name"));
     }
 
     [Fact]

@@ -134,6 +134,15 @@ public sealed class GgufWriterTests : IDisposable
     public void Empty_key_is_rejected() =>
         Assert.Throws<ArgumentException>(() => new GgufWriter().Set("", GgufValue.UInt8(0)));
 
+    [Fact]
+    public void NUL_in_keys_and_tensor_names_is_rejected()
+    {
+        var w = new GgufWriter();
+        Assert.Throws<ArgumentException>(() => w.Set("a\0b", GgufValue.UInt8(0)));
+        Assert.Throws<ArgumentException>(() => w.AddTensor("t\0", GgmlType.F32, [1], new byte[4]));
+        w.Set("s", GgufValue.String("values may hold \0"));
+    }
+
     // ---- tensors ----
 
     [Fact]
