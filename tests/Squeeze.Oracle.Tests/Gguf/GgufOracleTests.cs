@@ -48,7 +48,7 @@ public sealed class GgufOracleTests : IDisposable
     private static string CString(string s) => s.IndexOf('\0') is var i and >= 0 ? s[..i] : s;
 
     /// <summary>Everything gguf.cpp reports about the file equals what Squeeze read.</summary>
-    private static void AssertAgrees(GgufFile squeeze, OracleGgufFile llama, string what)
+    internal static void AssertAgrees(GgufFile squeeze, OracleGgufFile llama, string what)
     {
         Assert.Equal(llama.Version, squeeze.Version);
         Assert.Equal(llama.Alignment, squeeze.Alignment);
