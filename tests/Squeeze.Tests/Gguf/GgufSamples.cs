@@ -43,7 +43,4 @@ public static class GgufSamples
         b.Pad(32, "data.end_pad");
         return b;
     }
-
-    /// <summary>Where <see cref="Valid"/>'s data section starts.</summary>
-    public static long ValidDataOffset => Valid().At("data[0]");
 }
