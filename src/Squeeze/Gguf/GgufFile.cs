@@ -286,6 +286,8 @@ public sealed unsafe class GgufFile : IDisposable
                     long dimAt = _pos;
                     shape[d] = I64($"{field}.ne[{d}]");
                     if (shape[d] < 0) Fail(dimAt, $"{field}.ne[{d}]", "a non-negative size", shape[d].ToString());
+                    // gguf.cpp divides by ne[1..3] while loading: a 0 there crashes llama.cpp, so no such file is usable.
+                    if (d > 0 && shape[d] == 0) Fail(dimAt, $"{field}.ne[{d}]", "a positive size (only ne[0] may be 0)", "0");
                     if (elements != 0 && shape[d] > long.MaxValue / elements)
                         Fail(dimAt, $"{field}.shape", "an element count below 2^63", $"[{string.Join(", ", shape.Take(d + 1))}, ...]");
                     elements *= shape[d];

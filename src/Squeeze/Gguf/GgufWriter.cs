@@ -78,6 +78,9 @@ public sealed class GgufWriter
             var last = _tensors[^1].Info;
             offset = checked(last.Offset + Pad(last.ByteSize, Alignment));
         }
+        // gguf.cpp divides by ne[1..3] when it loads a file: a zero there crashes llama.cpp (SIGFPE), so never write one.
+        for (int d = 1; d < shape.Count; d++)
+            if (shape[d] == 0) throw new ArgumentException($"tensor '{name}': dimension {d} is 0, which llama.cpp cannot load (only ne[0] may be 0)", nameof(shape));
         // Validates the shape and type; nothing is recorded until it has passed.
         var info = new GgufTensorInfo(name, type, shape, offset);
         _names.Add(name);

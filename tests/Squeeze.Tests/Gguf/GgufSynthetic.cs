@@ -61,10 +61,10 @@ public static class GgufSynthetic
     }
 
     /// <summary>
-    /// Tensors: every block layout family, odd shapes, 4-D, and empty tensors. Zero rows (a 0 in <c>ne[1..3]</c>) only
-    /// when <paramref name="zeroRows"/>: gguf.cpp divides by those dimensions when it checks the element count.
+    /// Tensors: every block layout family, odd shapes, 4-D, and empty rows (<c>ne[0] = 0</c>). The writer refuses a 0 in
+    /// <c>ne[1..3]</c>: gguf.cpp divides by those dimensions when it loads a file.
     /// </summary>
-    public static IEnumerable<(string Name, GgmlType Type, long[] Shape)> Tensors(bool zeroRows)
+    public static IEnumerable<(string Name, GgmlType Type, long[] Shape)> Tensors()
     {
         yield return ("f32.vec", GgmlType.F32, [7]);
         yield return ("f16.mat", GgmlType.F16, [5, 3]);
@@ -78,7 +78,6 @@ public static class GgufSynthetic
         yield return ("f64", GgmlType.F64, [1, 1, 1, 1]);
         yield return ("empty.row", GgmlType.F32, [0]);
         yield return ("empty.q8_0", GgmlType.Q8_0, [0, 1, 1]);
-        if (zeroRows) yield return ("empty.rows", GgmlType.Q6_K, [256, 0]);
         yield return ("after.empty", GgmlType.F32, [3]);
     }
 
@@ -99,7 +98,7 @@ public static class GgufSynthetic
         foreach (var (k, v) in FlatArrays()) w.Set(k, v);
         if (!ggufCpp) foreach (var (k, v) in NestedArrays()) w.Set(k, v);
         var rng = new Random(seed);
-        foreach (var (name, type, shape) in Tensors(zeroRows: !ggufCpp))
+        foreach (var (name, type, shape) in Tensors())
         {
             long bytes = GgmlTypes.RowSize(type, shape[0]) * shape.Skip(1).Aggregate(1L, (a, b) => a * b);
             var data = new byte[bytes];

@@ -414,10 +414,19 @@ public class GgufValidationTests
         // 2^62 F32 elements fit in an element count but not in a byte size.
         var b = WithTensors(1, t => t.TensorInfo("w", [1L << 31, 1L << 31], GgmlType.F32, 0));
         Rejects(b.ToArray(), "tensor 'w'.size", b.At("t[0].type"));
+    }
 
-        // No elements at all, but a row size beyond 2^63.
-        var rows = WithTensors(1, t => t.TensorInfo("w", [1L << 62, 0], GgmlType.F32, 0));
-        Rejects(rows.ToArray(), "tensor 'w'.size", rows.At("t[0].type"));
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void Zero_in_a_higher_dimension(int dim)
+    {
+        // llama.cpp divides by ne[1..3] when it loads a file: such a file crashes it, so Squeeze refuses it.
+        var shape = new long[] { 4, 1, 1, 1 };
+        shape[dim] = 0;
+        var b = WithTensors(1, t => t.TensorInfo("w", shape, GgmlType.F32, 0));
+        Rejects(b.ToArray(), $"tensor 'w'.ne[{dim}]", b.At($"t[0].ne[{dim}]"));
     }
 
     [Fact]

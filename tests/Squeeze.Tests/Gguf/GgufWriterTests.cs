@@ -10,6 +10,19 @@ public sealed class GgufWriterTests : IDisposable
 
     public void Dispose() => _dir.Delete(recursive: true);
 
+    [Theory]
+    [InlineData(new long[] { 4, 0 })]
+    [InlineData(new long[] { 4, 2, 0 })]
+    [InlineData(new long[] { 4, 1, 1, 0 })]
+    public void Refuses_zero_rows_that_would_crash_llama_cpp(long[] shape)
+    {
+        var w = new GgufWriter();
+        var e = Assert.Throws<ArgumentException>(() => w.AddTensor("t", GgmlType.F32, shape, ReadOnlyMemory<byte>.Empty));
+        Assert.Contains("llama.cpp cannot load", e.Message);
+        Assert.Empty(w.Tensors);
+        w.AddTensor("t", GgmlType.F32, [0, 3], ReadOnlyMemory<byte>.Empty); // an empty row length is fine
+    }
+
     private string[] FilesInDir() => _dir.EnumerateFiles("*", SearchOption.AllDirectories).Select(f => f.Name).Order().ToArray();
 
     private static GgufWriter TwoTensors(TensorDataSource second)
