@@ -18,7 +18,7 @@ public sealed partial class Q4_1
             ref byte xb = ref Unsafe.Add(ref x, ib * BlockBytes);
             ref byte yb = ref Unsafe.Add(ref y, ib * Q8_1.BlockBytes);
             float d0 = Half(ref xb, 0), d1 = Half(ref yb, 0);
-            summs += Half(ref xb, 2) * Half(ref yb, 2);
+            summs = MathF.FusedMultiplyAdd(Half(ref xb, 2), Half(ref yb, 2), summs); // ggml-cpu is built with FMA contraction here
             Vector256<float> d0d1 = Vector256.Create(d0 * d1);
             Vector256<byte> qx = QuantSimd.BytesFromNibbles(ref Unsafe.Add(ref xb, 4));
             Vector256<sbyte> qy = Vector256.LoadUnsafe(ref Unsafe.Add(ref yb, 4)).AsSByte();

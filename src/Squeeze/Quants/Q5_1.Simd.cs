@@ -18,7 +18,7 @@ public sealed partial class Q5_1
             ref byte xb = ref Unsafe.Add(ref x, ib * BlockBytes);
             ref byte yb = ref Unsafe.Add(ref y, ib * Q8_1.BlockBytes);
             float dx = Half(ref xb, 0);
-            summs += Half(ref xb, 2) * Half(ref yb, 2);
+            summs = MathF.FusedMultiplyAdd(Half(ref xb, 2), Half(ref yb, 2), summs); // ggml-cpu is built with FMA contraction here
             Vector256<byte> qx = QuantSimd.BytesFromNibbles(ref Unsafe.Add(ref xb, 8));
             Vector256<byte> bxhi = QuantSimd.BytesFromBits(Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref xb, 4)));
             qx = Avx2.Or(qx, Avx2.And(bxhi, bit4));
