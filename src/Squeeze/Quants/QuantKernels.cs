@@ -19,6 +19,7 @@ public static class QuantKernels
         yield return Q8_K.Instance;
         yield return Q2_K.Instance;
         yield return Q3_K.Instance;
+        yield return Q4_K.Instance;
     }
 
     private static IQuantKernel?[] Build()
