@@ -20,6 +20,7 @@ public static class QuantKernels
         yield return Q2_K.Instance;
         yield return Q3_K.Instance;
         yield return Q4_K.Instance;
+        yield return Q5_K.Instance;
     }
 
     private static IQuantKernel?[] Build()
