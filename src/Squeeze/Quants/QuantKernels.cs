@@ -21,6 +21,7 @@ public static class QuantKernels
         yield return Q3_K.Instance;
         yield return Q4_K.Instance;
         yield return Q5_K.Instance;
+        yield return Q6_K.Instance;
     }
 
     private static IQuantKernel?[] Build()
