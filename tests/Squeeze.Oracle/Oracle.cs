@@ -8,6 +8,14 @@ public static unsafe class Oracle
     /// <summary>ggml's quantization of <paramref name="src"/> (<paramref name="nrows"/> rows of <paramref name="nPerRow"/>).</summary>
     public static byte[] Quantize(GgmlType type, ReadOnlySpan<float> src, int nrows, int nPerRow, ReadOnlySpan<float> importance = default)
     {
+        var dst = new byte[GgmlTypes.Get(type).RowSize(nPerRow) * nrows];
+        Quantize(type, src, dst, nrows, nPerRow, importance);
+        return dst;
+    }
+
+    /// <summary>ggml's quantization into <paramref name="dst"/> (for benchmarks: no allocation per call).</summary>
+    public static void Quantize(GgmlType type, ReadOnlySpan<float> src, Span<byte> dst, int nrows, int nPerRow, ReadOnlySpan<float> importance = default)
+    {
         OracleLibrary.EnsureLoaded();
         var traits = GgmlTypes.Get(type);
         if (src.Length != (long)nrows * nPerRow) throw new ArgumentException("src length != nrows * nPerRow");
@@ -15,7 +23,7 @@ public static unsafe class Oracle
         if (!importance.IsEmpty && importance.Length != nPerRow) throw new ArgumentException("importance length != nPerRow");
         if (importance.IsEmpty && Native.ggml_quantize_requires_imatrix((int)type))
             throw new ArgumentException($"{traits.Name} requires importance weights");
-        var dst = new byte[traits.RowSize(nPerRow) * nrows];
+        if (dst.Length != traits.RowSize(nPerRow) * nrows) throw new ArgumentException("dst length != nrows * row size");
         fixed (float* s = src)
         fixed (float* w = importance)
         fixed (byte* d = dst)
@@ -23,7 +31,6 @@ public static unsafe class Oracle
             nuint written = Native.ggml_quantize_chunk((int)type, s, d, 0, nrows, nPerRow, importance.IsEmpty ? null : w);
             if ((long)written != dst.Length) throw new InvalidOperationException($"ggml wrote {written} bytes, expected {dst.Length}");
         }
-        return dst;
     }
 
     /// <summary>
