@@ -16,7 +16,7 @@ namespace Squeeze.Quants;
 /// through the same integer width as ggml's (<c>int8_t</c> or <c>uint8_t</c>), because later arithmetic
 /// reads the stored value back. Changing any of this changes bytes on some input.
 /// </remarks>
-internal static class ScaleSearch
+internal static partial class ScaleSearch
 {
     /// <summary>ggml's <c>GROUP_MAX_EPS</c>: groups whose largest magnitude is below this quantize to zero.</summary>
     public const float GroupMaxEps = 1e-15f;
@@ -28,11 +28,17 @@ internal static class ScaleSearch
     /// (or x² when empty) and tries 18 nearby scales; a negative type returns early after the first fit.
     /// Returns the scale; <paramref name="L"/> receives levels offset by +nmax.
     /// </summary>
-    public static float MakeQxQuants(int n, int nmax, ReadOnlySpan<float> x, Span<sbyte> L, int rmseType, ReadOnlySpan<float> qw)
+    public static unsafe float MakeQxQuants(int n, int nmax, ReadOnlySpan<float> x, Span<sbyte> L, int rmseType, ReadOnlySpan<float> qw)
     {
         x = x[..n]; L = L[..n];
         bool hasWeights = !qw.IsEmpty;
         if (hasWeights) qw = qw[..n];
+        if (rmseType == 1 && n % 8 == 0 && n <= MaxGroup && UseVectors)
+        {
+            fixed (float* px = x)
+            fixed (float* pw = qw)
+                return MakeQxVector(n, nmax, px, L, hasWeights ? pw : null);
+        }
         float max = 0, amax = 0;
         for (int i = 0; i < x.Length; ++i)
         {
@@ -181,10 +187,16 @@ internal static class ScaleSearch
     /// <paramref name="useMad"/>. Returns the scale; <paramref name="theMin"/> receives <c>-min</c> (&gt;= 0).
     /// <paramref name="Laux"/> is scratch of at least <paramref name="n"/> bytes.
     /// </summary>
-    public static float MakeQkx2Quants(int n, int nmax, ReadOnlySpan<float> x, ReadOnlySpan<float> weights,
+    public static unsafe float MakeQkx2Quants(int n, int nmax, ReadOnlySpan<float> x, ReadOnlySpan<float> weights,
         Span<byte> L, out float theMin, Span<byte> Laux, float rmin, float rdelta, int nstep, bool useMad)
     {
         x = x[..n]; weights = weights[..n]; L = L[..n]; Laux = Laux[..n];
+        if (n % 8 == 0 && n <= MaxGroup && UseVectors)
+        {
+            fixed (float* px = x)
+            fixed (float* pw = weights)
+                return MakeQkxVector(n, nmax, px, pw, L, out theMin, Laux, rmin, rdelta, nstep, useMad, degenerateWhenLess: false);
+        }
         float min = x[0], max = x[0];
         float sumW = weights[0];
         float sumX = sumW * x[0];
@@ -267,12 +279,22 @@ internal static class ScaleSearch
     /// ggml's <c>make_qkx3_quants</c>: as <see cref="MakeQkx2Quants"/>, but weights default to x² when
     /// <paramref name="weights"/> is empty, and a constant group (<c>max &lt;= min</c>) quantizes to zero.
     /// </summary>
-    public static float MakeQkx3Quants(int n, int nmax, ReadOnlySpan<float> x, ReadOnlySpan<float> weights,
+    public static unsafe float MakeQkx3Quants(int n, int nmax, ReadOnlySpan<float> x, ReadOnlySpan<float> weights,
         Span<byte> L, out float theMin, Span<byte> Laux, float rmin, float rdelta, int nstep, bool useMad)
     {
         x = x[..n]; L = L[..n]; Laux = Laux[..n];
         bool hasWeights = !weights.IsEmpty;
         if (hasWeights) weights = weights[..n];
+        if (n % 8 == 0 && n <= MaxGroup && UseVectors)
+        {
+            float* w2 = stackalloc float[MaxGroup];
+            fixed (float* px = x)
+            fixed (float* pw = weights)
+            {
+                if (!hasWeights) for (int i = 0; i < n; ++i) w2[i] = px[i] * px[i];
+                return MakeQkxVector(n, nmax, px, hasWeights ? pw : w2, L, out theMin, Laux, rmin, rdelta, nstep, useMad, degenerateWhenLess: true);
+            }
+        }
         float min = x[0], max = x[0];
         float sumW = hasWeights ? weights[0] : x[0] * x[0];
         float sumX = sumW * x[0];
