@@ -7,6 +7,31 @@ namespace Squeeze.Quants;
 
 public sealed partial class Q4_0
 {
+    /// <summary>
+    /// The element-wise part of the Q4_0/Q4_1 reference quantizers on 32 values: <c>min(15, (int8)((x - sub) * id + add))</c>
+    /// (C's truncating conversion, as cvttps2dq does it), packed two to a byte. Each lane computes exactly the scalar
+    /// expression, so the bytes are the same.
+    /// </summary>
+    internal static unsafe void QuantizeNibblesAvx2(float* x, float id, float add, Span<byte> qs, float sub = 0f, bool subtract = false)
+    {
+        var vid = Vector256.Create(id);
+        var vadd = Vector256.Create(add);
+        var vsub = Vector256.Create(sub);
+        var v15 = Vector256.Create(15);
+        Vector256<int> Level(int o)
+        {
+            var v = Vector256.Load(x + o);
+            if (subtract) v = Avx.Subtract(v, vsub);
+            var t = Avx.ConvertToVector256Int32WithTruncation(Avx.Add(Avx.Multiply(v, vid), vadd));
+            t = Avx2.ShiftRightArithmetic(Avx2.ShiftLeftLogical(t, 24), 24); // (int8_t)
+            return Avx2.Min(v15, t);
+        }
+        var c0 = Level(0) | (Level(16) << 4);
+        var c1 = Level(8) | (Level(24) << 4);
+        var s = Vector256.Narrow(c0, c1);
+        Vector128.Narrow(s.GetLower(), s.GetUpper()).AsByte().CopyTo(qs);
+    }
+
     // Nibbles to bytes, minus 8, then a signed byte dot product with the Q8_0 block, as ggml's AVX2 kernel.
     private static float VecDotAvx2(ref byte x, ref byte y, int nb, bool vnni)
     {

@@ -31,28 +31,39 @@ public sealed partial class Q4_0 : IQuantKernel
     }
 
     /// <summary>ggml's <c>quantize_row_q4_0_ref</c>: d = max / -8, q = (int8)(x/d + 8.5) capped at 15.</summary>
-    public static void QuantizeRowRef(ReadOnlySpan<float> x, Span<byte> y)
+    public static unsafe void QuantizeRowRef(ReadOnlySpan<float> x, Span<byte> y)
     {
         int nb = Blocks(x.Length, QK, BlockBytes, x.Length, y.Length, "q4_0");
+        bool vector = BlockStats.Enabled;
+        fixed (float* px = x)
         for (int i = 0; i < nb; i++)
         {
             var xb = x.Slice(i * QK, QK);
             var yb = y.Slice(i * BlockBytes, BlockBytes);
             float amax = 0.0f, max = 0.0f;
-            for (int j = 0; j < QK; j++)
+            if (!vector || !BlockStats.TryAbsMax(px + i * QK, QK, out amax, out max))
             {
-                float v = xb[j];
-                if (amax < MathF.Abs(v)) { amax = MathF.Abs(v); max = v; }
+                amax = 0.0f; max = 0.0f;
+                for (int j = 0; j < QK; j++)
+                {
+                    float v = xb[j];
+                    if (amax < MathF.Abs(v)) { amax = MathF.Abs(v); max = v; }
+                }
             }
             float d = max / -8;
             float id = d != 0 ? 1.0f / d : 0.0f;
             SetHalf(yb, 0, d);
+            if (vector)
+            {
+                QuantizeNibblesAvx2(px + i * QK, id, 8.5f, yb.Slice(2, QK / 2));
+                continue;
+            }
             for (int j = 0; j < QK / 2; ++j)
             {
                 float x0 = xb[j] * id;
                 float x1 = xb[QK / 2 + j] * id;
-                int xi0 = Math.Min(15, (int)(sbyte)(int)(x0 + 8.5f));
-                int xi1 = Math.Min(15, (int)(sbyte)(int)(x1 + 8.5f));
+                int xi0 = Math.Min(15, (int)(sbyte)TruncateToInt32(x0 + 8.5f));
+                int xi1 = Math.Min(15, (int)(sbyte)TruncateToInt32(x1 + 8.5f));
                 yb[2 + j] = (byte)((byte)xi0 | (byte)(xi1 << 4));
             }
         }

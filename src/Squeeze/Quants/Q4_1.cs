@@ -32,30 +32,41 @@ public sealed partial class Q4_1 : IQuantKernel
     }
 
     /// <summary>ggml's <c>quantize_row_q4_1_ref</c>: d = (max - min) / 15, q = (int8)((x - min)/d + 0.5) capped at 15.</summary>
-    public static void QuantizeRowRef(ReadOnlySpan<float> x, Span<byte> y)
+    public static unsafe void QuantizeRowRef(ReadOnlySpan<float> x, Span<byte> y)
     {
         int nb = Blocks(x.Length, QK, BlockBytes, x.Length, y.Length, "q4_1");
+        bool vector = BlockStats.Enabled;
+        fixed (float* px = x)
         for (int i = 0; i < nb; i++)
         {
             var xb = x.Slice(i * QK, QK);
             var yb = y.Slice(i * BlockBytes, BlockBytes);
-            float min = float.MaxValue, max = -float.MaxValue;
-            for (int j = 0; j < QK; j++)
+            float min, max;
+            if (!vector || !BlockStats.TryMinMax32(px + i * QK, out min, out max))
             {
-                float v = xb[j];
-                if (v < min) min = v;
-                if (v > max) max = v;
+                min = float.MaxValue; max = -float.MaxValue;
+                for (int j = 0; j < QK; j++)
+                {
+                    float v = xb[j];
+                    if (v < min) min = v;
+                    if (v > max) max = v;
+                }
             }
             float d = (max - min) / ((1 << 4) - 1);
             float id = d != 0 ? 1.0f / d : 0.0f;
             SetHalf(yb, 0, d);
             SetHalf(yb, 2, min);
+            if (vector)
+            {
+                Q4_0.QuantizeNibblesAvx2(px + i * QK, id, 0.5f, yb.Slice(4, QK / 2), min, subtract: true);
+                continue;
+            }
             for (int j = 0; j < QK / 2; ++j)
             {
                 float x0 = (xb[j] - min) * id;
                 float x1 = (xb[QK / 2 + j] - min) * id;
-                int xi0 = Math.Min(15, (int)(sbyte)(int)(x0 + 0.5f));
-                int xi1 = Math.Min(15, (int)(sbyte)(int)(x1 + 0.5f));
+                int xi0 = Math.Min(15, (int)(sbyte)TruncateToInt32(x0 + 0.5f));
+                int xi1 = Math.Min(15, (int)(sbyte)TruncateToInt32(x1 + 0.5f));
                 yb[4 + j] = (byte)((byte)xi0 | (byte)(xi1 << 4));
             }
         }

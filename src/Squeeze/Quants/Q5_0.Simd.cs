@@ -7,6 +7,34 @@ namespace Squeeze.Quants;
 
 public sealed partial class Q5_0
 {
+    /// <summary>
+    /// The element-wise part of the Q5_0/Q5_1 reference quantizers on 32 values: the level
+    /// <c>(int8)((x - sub) * id + add)</c>, capped at 31 for Q5_0 (<paramref name="cap"/>), its low nibbles packed two
+    /// to a byte and its fifth bits gathered into <paramref name="qh"/> (bit j for element j).
+    /// </summary>
+    internal static unsafe void QuantizeFiveBitsAvx2(float* x, float id, float add, Span<byte> qs, out uint qh, float sub = 0f, bool subtract = false, bool cap = true)
+    {
+        var vid = Vector256.Create(id);
+        var vadd = Vector256.Create(add);
+        var vsub = Vector256.Create(sub);
+        var v31 = Vector256.Create(31);
+        Vector256<int> Level(int o)
+        {
+            var v = Vector256.Load(x + o);
+            if (subtract) v = Avx.Subtract(v, vsub);
+            var t = Avx.ConvertToVector256Int32WithTruncation(Avx.Add(Avx.Multiply(v, vid), vadd));
+            if (!cap) return t & Vector256.Create(0xFF); // (uint8_t)
+            t = Avx2.ShiftRightArithmetic(Avx2.ShiftLeftLogical(t, 24), 24); // (int8_t)
+            return Avx2.Min(v31, t) & Vector256.Create(0xFF);
+        }
+        Vector256<int> l0 = Level(0), l1 = Level(8), l2 = Level(16), l3 = Level(24);
+        var nib = Vector256.Create(0x0F);
+        var s = Vector256.Narrow((l0 & nib) | ((l2 & nib) << 4), (l1 & nib) | ((l3 & nib) << 4));
+        Vector128.Narrow(s.GetLower(), s.GetUpper()).AsByte().CopyTo(qs);
+        Vector256<byte> all = Vector256.Narrow(Vector256.Narrow(l0, l1), Vector256.Narrow(l2, l3)).AsByte();
+        qh = (uint)Avx2.MoveMask(Avx2.ShiftLeftLogical(all.AsUInt16(), 3).AsByte());
+    }
+
     // The fifth bit is folded in as 0xF0 where it is clear, which makes the byte q - 16 in two's complement.
     private static float VecDotAvx2(ref byte x, ref byte y, int nb, bool vnni)
     {

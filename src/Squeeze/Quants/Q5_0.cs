@@ -33,32 +33,45 @@ public sealed partial class Q5_0 : IQuantKernel
     }
 
     /// <summary>ggml's <c>quantize_row_q5_0_ref</c>: d = max / -16, q = (int8)(x/d + 16.5) capped at 31.</summary>
-    public static void QuantizeRowRef(ReadOnlySpan<float> x, Span<byte> y)
+    public static unsafe void QuantizeRowRef(ReadOnlySpan<float> x, Span<byte> y)
     {
         int nb = Blocks(x.Length, QK, BlockBytes, x.Length, y.Length, "q5_0");
+        bool vector = BlockStats.Enabled;
+        fixed (float* px = x)
         for (int i = 0; i < nb; i++)
         {
             var xb = x.Slice(i * QK, QK);
             var yb = y.Slice(i * BlockBytes, BlockBytes);
             float amax = 0.0f, max = 0.0f;
-            for (int j = 0; j < QK; j++)
+            if (!vector || !BlockStats.TryAbsMax(px + i * QK, QK, out amax, out max))
             {
-                float v = xb[j];
-                if (amax < MathF.Abs(v)) { amax = MathF.Abs(v); max = v; }
+                amax = 0.0f; max = 0.0f;
+                for (int j = 0; j < QK; j++)
+                {
+                    float v = xb[j];
+                    if (amax < MathF.Abs(v)) { amax = MathF.Abs(v); max = v; }
+                }
             }
             float d = max / -16;
             float id = d != 0 ? 1.0f / d : 0.0f;
             SetHalf(yb, 0, d);
             uint qh = 0;
-            for (int j = 0; j < QK / 2; ++j)
+            if (vector)
             {
-                float x0 = xb[j] * id;
-                float x1 = xb[QK / 2 + j] * id;
-                byte xi0 = (byte)Math.Min(31, (int)(sbyte)(int)(x0 + 16.5f));
-                byte xi1 = (byte)Math.Min(31, (int)(sbyte)(int)(x1 + 16.5f));
-                yb[6 + j] = (byte)((xi0 & 0x0F) | ((xi1 & 0x0F) << 4));
-                qh |= ((xi0 & 0x10u) >> 4) << j;
-                qh |= ((xi1 & 0x10u) >> 4) << (j + QK / 2);
+                QuantizeFiveBitsAvx2(px + i * QK, id, 16.5f, yb.Slice(6, QK / 2), out qh);
+            }
+            else
+            {
+                for (int j = 0; j < QK / 2; ++j)
+                {
+                    float x0 = xb[j] * id;
+                    float x1 = xb[QK / 2 + j] * id;
+                    byte xi0 = (byte)Math.Min(31, (int)(sbyte)TruncateToInt32(x0 + 16.5f));
+                    byte xi1 = (byte)Math.Min(31, (int)(sbyte)TruncateToInt32(x1 + 16.5f));
+                    yb[6 + j] = (byte)((xi0 & 0x0F) | ((xi1 & 0x0F) << 4));
+                    qh |= ((xi0 & 0x10u) >> 4) << j;
+                    qh |= ((xi1 & 0x10u) >> 4) << (j + QK / 2);
+                }
             }
             BinaryPrimitives.WriteUInt32LittleEndian(yb[2..], qh);
         }

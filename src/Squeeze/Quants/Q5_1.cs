@@ -34,34 +34,47 @@ public sealed partial class Q5_1 : IQuantKernel
     }
 
     /// <summary>ggml's <c>quantize_row_q5_1_ref</c>: d = (max - min) / 31, q = (uint8)((x - min)/d + 0.5).</summary>
-    public static void QuantizeRowRef(ReadOnlySpan<float> x, Span<byte> y)
+    public static unsafe void QuantizeRowRef(ReadOnlySpan<float> x, Span<byte> y)
     {
         int nb = Blocks(x.Length, QK, BlockBytes, x.Length, y.Length, "q5_1");
+        bool vector = BlockStats.Enabled;
+        fixed (float* px = x)
         for (int i = 0; i < nb; i++)
         {
             var xb = x.Slice(i * QK, QK);
             var yb = y.Slice(i * BlockBytes, BlockBytes);
-            float min = float.MaxValue, max = -float.MaxValue;
-            for (int j = 0; j < QK; j++)
+            float min, max;
+            if (!vector || !BlockStats.TryMinMax32(px + i * QK, out min, out max))
             {
-                float v = xb[j];
-                if (v < min) min = v;
-                if (v > max) max = v;
+                min = float.MaxValue; max = -float.MaxValue;
+                for (int j = 0; j < QK; j++)
+                {
+                    float v = xb[j];
+                    if (v < min) min = v;
+                    if (v > max) max = v;
+                }
             }
             float d = (max - min) / ((1 << 5) - 1);
             float id = d != 0 ? 1.0f / d : 0.0f;
             SetHalf(yb, 0, d);
             SetHalf(yb, 2, min);
             uint qh = 0;
-            for (int j = 0; j < QK / 2; ++j)
+            if (vector)
             {
-                float x0 = (xb[j] - min) * id;
-                float x1 = (xb[QK / 2 + j] - min) * id;
-                byte xi0 = (byte)(int)(x0 + 0.5f);
-                byte xi1 = (byte)(int)(x1 + 0.5f);
-                yb[8 + j] = (byte)((xi0 & 0x0F) | ((xi1 & 0x0F) << 4));
-                qh |= ((xi0 & 0x10u) >> 4) << j;
-                qh |= ((xi1 & 0x10u) >> 4) << (j + QK / 2);
+                Q5_0.QuantizeFiveBitsAvx2(px + i * QK, id, 0.5f, yb.Slice(8, QK / 2), out qh, min, subtract: true, cap: false);
+            }
+            else
+            {
+                for (int j = 0; j < QK / 2; ++j)
+                {
+                    float x0 = (xb[j] - min) * id;
+                    float x1 = (xb[QK / 2 + j] - min) * id;
+                    byte xi0 = (byte)TruncateToInt32(x0 + 0.5f);
+                    byte xi1 = (byte)TruncateToInt32(x1 + 0.5f);
+                    yb[8 + j] = (byte)((xi0 & 0x0F) | ((xi1 & 0x0F) << 4));
+                    qh |= ((xi0 & 0x10u) >> 4) << j;
+                    qh |= ((xi1 & 0x10u) >> 4) << (j + QK / 2);
+                }
             }
             BinaryPrimitives.WriteUInt32LittleEndian(yb[4..], qh);
         }

@@ -29,24 +29,35 @@ public sealed partial class Q8_0 : IQuantKernel
     public void QuantizeRow(ReadOnlySpan<float> src, Span<byte> dst, ReadOnlySpan<float> importance) => QuantizeRowRef(src, dst);
 
     /// <summary>ggml's <c>quantize_row_q8_0_ref</c>: d = amax/127, q = roundf(x/d).</summary>
-    public static void QuantizeRowRef(ReadOnlySpan<float> x, Span<byte> y)
+    public static unsafe void QuantizeRowRef(ReadOnlySpan<float> x, Span<byte> y)
     {
         int nb = Blocks(x.Length, QK, BlockBytes, x.Length, y.Length, "q8_0");
+        bool vector = BlockStats.Enabled;
+        fixed (float* px = x)
         for (int i = 0; i < nb; i++)
         {
             var xb = x.Slice(i * QK, QK);
             var yb = y.Slice(i * BlockBytes, BlockBytes);
             float amax = 0.0f;
-            for (int j = 0; j < QK; j++)
+            if (!vector || !BlockStats.TryAbsMax32(px + i * QK, out amax))
             {
-                float av = MathF.Abs(xb[j]);
-                amax = amax > av ? amax : av;
+                amax = 0.0f;
+                for (int j = 0; j < QK; j++)
+                {
+                    float av = MathF.Abs(xb[j]);
+                    amax = amax > av ? amax : av;
+                }
             }
             float d = amax / ((1 << 7) - 1);
             float id = d != 0 ? 1.0f / d : 0.0f;
             SetHalf(yb, 0, d);
+            if (vector)
+            {
+                RoundBytesAvx2(px + i * QK, id, yb.Slice(2, QK));
+                continue;
+            }
             for (int j = 0; j < QK; ++j)
-                yb[2 + j] = (byte)(sbyte)GgmlRounding.RoundAwayFromZero(xb[j] * id);
+                yb[2 + j] = (byte)(sbyte)TruncateToInt32(GgmlRounding.RoundAwayFromZero(xb[j] * id));
         }
     }
 

@@ -33,31 +33,44 @@ public sealed class Q8_1 : IQuantKernel
     public void QuantizeRow(ReadOnlySpan<float> src, Span<byte> dst, ReadOnlySpan<float> importance) => QuantizeRowRef(src, dst);
 
     /// <summary>ggml's <c>quantize_row_q8_1_ref</c>: d = amax/127, q = roundf(x/d), s = fp16(d * sum(q)).</summary>
-    public static void QuantizeRowRef(ReadOnlySpan<float> x, Span<byte> y)
+    public static unsafe void QuantizeRowRef(ReadOnlySpan<float> x, Span<byte> y)
     {
         int nb = Blocks(x.Length, QK, BlockBytes, x.Length, y.Length, "q8_1");
+        bool vector = BlockStats.Enabled;
+        fixed (float* px = x)
         for (int i = 0; i < nb; i++)
         {
             var xb = x.Slice(i * QK, QK);
             var yb = y.Slice(i * BlockBytes, BlockBytes);
             float amax = 0.0f;
-            for (int j = 0; j < QK; j++)
+            if (!vector || !BlockStats.TryAbsMax32(px + i * QK, out amax))
             {
-                float av = MathF.Abs(xb[j]);
-                amax = amax > av ? amax : av;
+                amax = 0.0f;
+                for (int j = 0; j < QK; j++)
+                {
+                    float av = MathF.Abs(xb[j]);
+                    amax = amax > av ? amax : av;
+                }
             }
             float d = amax / ((1 << 7) - 1);
             float id = d != 0 ? 1.0f / d : 0.0f;
             SetHalf(yb, 0, d);
             int sum = 0;
-            for (int j = 0; j < QK / 2; ++j)
+            if (vector)
             {
-                sbyte q0 = (sbyte)GgmlRounding.RoundAwayFromZero(xb[j] * id);
-                sbyte q1 = (sbyte)GgmlRounding.RoundAwayFromZero(xb[QK / 2 + j] * id);
-                yb[4 + j] = (byte)q0;
-                yb[4 + QK / 2 + j] = (byte)q1;
-                sum += q0;
-                sum += q1;
+                sum = Q8_0.RoundBytesAvx2(px + i * QK, id, yb.Slice(4, QK));
+            }
+            else
+            {
+                for (int j = 0; j < QK / 2; ++j)
+                {
+                    sbyte q0 = (sbyte)TruncateToInt32(GgmlRounding.RoundAwayFromZero(xb[j] * id));
+                    sbyte q1 = (sbyte)TruncateToInt32(GgmlRounding.RoundAwayFromZero(xb[QK / 2 + j] * id));
+                    yb[4 + j] = (byte)q0;
+                    yb[4 + QK / 2 + j] = (byte)q1;
+                    sum += q0;
+                    sum += q1;
+                }
             }
             SetHalf(yb, 2, sum * d);
         }

@@ -40,18 +40,24 @@ public sealed class Q8_K : IQuantKernel
     public void QuantizeRow(ReadOnlySpan<float> src, Span<byte> dst, ReadOnlySpan<float> importance) => QuantizeRowRef(src, dst);
 
     /// <summary>ggml's <c>quantize_row_q8_K_ref</c>: iscale = -127/max, q = min(127, nearest_int(iscale*x)), d = 1/iscale.</summary>
-    public static void QuantizeRowRef(ReadOnlySpan<float> x, Span<byte> y)
+    public static unsafe void QuantizeRowRef(ReadOnlySpan<float> x, Span<byte> y)
     {
         int nb = Blocks(x.Length, QK, BlockBytes, x.Length, y.Length, "q8_K");
+        bool vector = BlockStats.Enabled;
+        fixed (float* px = x)
         for (int i = 0; i < nb; i++)
         {
             var xb = x.Slice(i * QK, QK);
             var yb = y.Slice(i * BlockBytes, BlockBytes);
             float max = 0, amax = 0;
-            for (int j = 0; j < QK; ++j)
+            if (!vector || !BlockStats.TryAbsMax(px + i * QK, QK, out amax, out max))
             {
-                float ax = MathF.Abs(xb[j]);
-                if (ax > amax) { amax = ax; max = xb[j]; }
+                max = 0; amax = 0;
+                for (int j = 0; j < QK; ++j)
+                {
+                    float ax = MathF.Abs(xb[j]);
+                    if (ax > amax) { amax = ax; max = xb[j]; }
+                }
             }
             if (amax == 0)
             {
@@ -61,7 +67,25 @@ public sealed class Q8_K : IQuantKernel
             }
             float iscale = -127f / max;
             var qs = MemoryMarshal.Cast<byte, sbyte>(yb.Slice(QsOffset, QK));
-            for (int j = 0; j < QK; ++j) qs[j] = (sbyte)Math.Min(127, NearestInt(iscale * xb[j]));
+            if (vector)
+            {
+                var vis = Vector256.Create(iscale);
+                var v127 = Vector256.Create(127);
+                float* xq = px + i * QK;
+                for (int j = 0; j < QK; j += 32)
+                {
+                    Vector256<int> Q(int o)
+                    {
+                        var v = Avx.Multiply(vis, Vector256.Load(xq + j + o)) + Vector256.Create(12582912f);
+                        return Avx2.Min(v127, (v.AsInt32() & Vector256.Create(0x007fffff)) - Vector256.Create(0x00400000));
+                    }
+                    Vector256.Narrow(Vector256.Narrow(Q(0), Q(8)), Vector256.Narrow(Q(16), Q(24))).CopyTo(qs.Slice(j, 32));
+                }
+            }
+            else
+            {
+                for (int j = 0; j < QK; ++j) qs[j] = (sbyte)Math.Min(127, NearestInt(iscale * xb[j]));
+            }
             for (int j = 0; j < QK / 16; ++j)
             {
                 int sum = 0;
