@@ -88,6 +88,33 @@ internal static unsafe class BlockStats
         return !HasNaN(a, b, c, d);
     }
 
+    /// <summary>
+    /// The requantization step of the k-quants on <paramref name="n"/> (a multiple of 8) values:
+    /// <c>L[i] = clamp(nearest_int((x[i] + add) / d), lo, hi) + offset</c>, or without the addition when
+    /// <paramref name="hasAdd"/> is false. Division and nearest_int are exact per lane.
+    /// </summary>
+    public static void Requantize(float* x, int n, bool hasAdd, float add, float d, int lo, int hi, int offset, byte* L)
+    {
+        var vadd = Vector256.Create(add);
+        var vd = Vector256.Create(d);
+        var vlo = Vector256.Create(lo);
+        var vhi = Vector256.Create(hi);
+        var voff = Vector256.Create(offset);
+        for (int i = 0; i < n; i += 16)
+        {
+            Vector256<int> Level(int o)
+            {
+                var v = Vector256.Load(x + i + o);
+                if (hasAdd) v = Avx.Add(v, vadd);
+                var t = Avx.Add(Avx.Divide(v, vd), Vector256.Create(12582912f)).AsInt32();
+                var l = (t & Vector256.Create(0x007fffff)) - Vector256.Create(0x00400000);
+                return Avx2.Max(vlo, Avx2.Min(vhi, l)) + voff;
+            }
+            var s = Vector256.Narrow(Level(0), Level(8));
+            Vector128.Narrow(s.GetLower(), s.GetUpper()).AsByte().Store(L + i);
+        }
+    }
+
     /// <summary>C's <c>roundf</c> on eight lanes: to nearest, halves away from zero (exact).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> RoundAwayFromZero(Vector256<float> v)

@@ -131,15 +131,23 @@ public sealed partial class Q2_K : IQuantKernel
     }
 
     // Levels again from the stored (fp16-rounded, 4-bit) scales and mins, so they fit what dequantization sees.
-    private static void Requantize(ReadOnlySpan<float> x, ReadOnlySpan<byte> y, Span<byte> L)
+    private static unsafe void Requantize(ReadOnlySpan<float> x, ReadOnlySpan<byte> y, Span<byte> L)
     {
         float dAll = Half(y, DOffset), dminAll = Half(y, DminOffset);
+        bool vector = BlockStats.Enabled;
         for (int j = 0; j < QK / 16; ++j)
         {
             byte sc = y[ScalesOffset + j];
             float d = dAll * (sc & 0xF);
             if (d == 0) continue;
             float dm = dminAll * (sc >> 4);
+            if (vector)
+            {
+                fixed (float* px = x)
+                fixed (byte* pl = L)
+                    BlockStats.Requantize(px + 16 * j, 16, true, dm, d, 0, 3, 0, pl + 16 * j);
+                continue;
+            }
             for (int ii = 0; ii < 16; ++ii)
             {
                 int l = NearestInt((x[16 * j + ii] + dm) / d);

@@ -131,14 +131,22 @@ public sealed partial class Q3_K : IQuantKernel
     }
 
     // Requantizes every group with its stored scale, then splits levels into high-bit mask and 2-bit quants.
-    private static void Finish(ReadOnlySpan<float> x, Span<byte> y, Span<sbyte> L)
+    private static unsafe void Finish(ReadOnlySpan<float> x, Span<byte> y, Span<sbyte> L)
     {
         float dAll = Half(y, DOffset);
         var sc = y.Slice(ScalesOffset, 12);
+        bool vector = BlockStats.Enabled;
         for (int j = 0; j < QK / 16; ++j)
         {
             float d = dAll * Scale(sc, j);
             if (d == 0) continue;
+            if (vector)
+            {
+                fixed (float* px = x)
+                fixed (sbyte* pl = L)
+                    BlockStats.Requantize(px + 16 * j, 16, false, 0f, d, -4, 3, 4, (byte*)pl + 16 * j);
+                continue;
+            }
             for (int ii = 0; ii < 16; ++ii)
             {
                 int l = NearestInt(x[16 * j + ii] / d);

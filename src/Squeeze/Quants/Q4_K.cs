@@ -193,16 +193,24 @@ public sealed partial class Q4_K : IQuantKernel
     }
 
     // Levels again from the stored (fp16-rounded, 6-bit) scales and mins.
-    internal static void Requantize(ReadOnlySpan<float> x, ReadOnlySpan<byte> y, Span<byte> L, int nmax)
+    internal static unsafe void Requantize(ReadOnlySpan<float> x, ReadOnlySpan<byte> y, Span<byte> L, int nmax)
     {
         float dAll = Half(y, DOffset), dminAll = Half(y, DminOffset);
         var sc = y.Slice(ScalesOffset, 12);
+        bool vector = BlockStats.Enabled;
         for (int j = 0; j < QK / 32; ++j)
         {
             GetScaleMinK4(j, sc, out byte s, out byte m);
             float d = dAll * s;
             if (d == 0) continue;
             float dm = dminAll * m;
+            if (vector)
+            {
+                fixed (float* px = x)
+                fixed (byte* pl = L)
+                    BlockStats.Requantize(px + 32 * j, 32, true, dm, d, 0, nmax, 0, pl + 32 * j);
+                continue;
+            }
             for (int ii = 0; ii < 32; ++ii)
             {
                 int l = NearestInt((x[32 * j + ii] + dm) / d);

@@ -39,7 +39,7 @@ public sealed partial class Q6_K : IQuantKernel
     /// Both of ggml's Q6_K quantizers: <paramref name="quantWeights"/> empty is <c>quantize_row_q6_K_ref</c>, else
     /// <c>quantize_row_q6_K_impl</c> (which differ only in the weights of the group search).
     /// </summary>
-    public static void Quantize(ReadOnlySpan<float> src, Span<byte> dst, ReadOnlySpan<float> quantWeights)
+    public static unsafe void Quantize(ReadOnlySpan<float> src, Span<byte> dst, ReadOnlySpan<float> quantWeights)
     {
         int nb = Blocks(src.Length, QK, BlockBytes, src.Length, dst.Length, "q6_K");
         if (!quantWeights.IsEmpty && quantWeights.Length < src.Length) throw new ArgumentException("q6_K: importance shorter than the row");
@@ -68,10 +68,18 @@ public sealed partial class Q6_K : IQuantKernel
             var sc = MemoryMarshal.Cast<byte, sbyte>(y.Slice(ScalesOffset, QK / 16));
             for (int ib = 0; ib < QK / 16; ++ib) sc[ib] = (sbyte)Math.Min(127, NearestInt(iscale * scales[ib]));
             float dAll = Half(y, DOffset);
+            bool vector = BlockStats.Enabled;
             for (int j = 0; j < QK / 16; ++j)
             {
                 float d = dAll * sc[j];
                 if (d == 0) continue;
+                if (vector)
+                {
+                    fixed (float* px = x)
+                    fixed (sbyte* pl = L)
+                        BlockStats.Requantize(px + 16 * j, 16, false, 0f, d, -32, 31, 32, (byte*)pl + 16 * j);
+                    continue;
+                }
                 for (int ii = 0; ii < 16; ++ii)
                 {
                     int l = NearestInt(x[16 * j + ii] / d);

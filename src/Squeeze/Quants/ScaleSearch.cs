@@ -115,7 +115,7 @@ internal static partial class ScaleSearch
     /// <paramref name="doRmse"/>, weights are x² and up to five passes move single levels while that improves
     /// the weighted fit (coordinate descent); otherwise the plain scale from the largest value.
     /// </summary>
-    public static float MakeQ3Quants(int n, int nmax, ReadOnlySpan<float> x, Span<sbyte> L, bool doRmse)
+    public static unsafe float MakeQ3Quants(int n, int nmax, ReadOnlySpan<float> x, Span<sbyte> L, bool doRmse)
     {
         x = x[..n]; L = L[..n];
         float max = 0, amax = 0;
@@ -132,43 +132,55 @@ internal static partial class ScaleSearch
         float iscale = -nmax / max;
         if (doRmse)
         {
+            // Coordinate descent, one level at a time: inherently sequential. The weights x² and products x²·x
+            // are the same float operations ggml evaluates inline, hoisted out of the passes.
+            float* w = stackalloc float[n];
+            float* wx = stackalloc float[n];
+            int* Li = stackalloc int[n];
             float sumlx = 0, suml2 = 0;
-            for (int i = 0; i < x.Length; ++i)
+            fixed (float* px = x)
             {
-                int l = NearestInt(iscale * x[i]);
-                l = Math.Max(-nmax, Math.Min(nmax - 1, l));
-                L[i] = (sbyte)l;
-                float w = x[i] * x[i];
-                sumlx += w * x[i] * l;
-                suml2 += w * l * l;
-            }
-            for (int itry = 0; itry < 5; ++itry)
-            {
-                int nChanged = 0;
-                for (int i = 0; i < x.Length; ++i)
+                for (int i = 0; i < n; ++i)
                 {
-                    float w = x[i] * x[i];
-                    float slx = sumlx - w * x[i] * L[i];
-                    if (slx > 0)
+                    float xi = px[i];
+                    int l = NearestInt(iscale * xi);
+                    l = Math.Max(-nmax, Math.Min(nmax - 1, l));
+                    Li[i] = l;
+                    float wi = xi * xi;
+                    w[i] = wi;
+                    wx[i] = wi * xi;
+                    sumlx += wx[i] * l;
+                    suml2 += wi * l * l;
+                }
+                for (int itry = 0; itry < 5; ++itry)
+                {
+                    int nChanged = 0;
+                    for (int i = 0; i < n; ++i)
                     {
-                        float sl2 = suml2 - w * L[i] * L[i];
-                        int newL = NearestInt(x[i] * sl2 / slx);
-                        newL = Math.Max(-nmax, Math.Min(nmax - 1, newL));
-                        if (newL != L[i])
+                        float wi = w[i];
+                        int li = Li[i];
+                        float slx = sumlx - wx[i] * li;
+                        if (slx > 0)
                         {
-                            slx += w * x[i] * newL;
-                            sl2 += w * newL * newL;
-                            if (sl2 > 0 && slx * slx * suml2 > sumlx * sumlx * sl2)
+                            float sl2 = suml2 - wi * li * li;
+                            int newL = NearestInt(px[i] * sl2 / slx);
+                            newL = Math.Max(-nmax, Math.Min(nmax - 1, newL));
+                            if (newL != li)
                             {
-                                L[i] = (sbyte)newL; sumlx = slx; suml2 = sl2;
-                                ++nChanged;
+                                slx += wx[i] * newL;
+                                sl2 += wi * newL * newL;
+                                if (sl2 > 0 && slx * slx * suml2 > sumlx * sumlx * sl2)
+                                {
+                                    Li[i] = newL; sumlx = slx; suml2 = sl2;
+                                    ++nChanged;
+                                }
                             }
                         }
                     }
+                    if (nChanged == 0) break;
                 }
-                if (nChanged == 0) break;
             }
-            for (int i = 0; i < x.Length; ++i) L[i] = (sbyte)(L[i] + nmax);
+            for (int i = 0; i < n; ++i) L[i] = (sbyte)(Li[i] + nmax);
             return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
         }
         for (int i = 0; i < x.Length; ++i)
