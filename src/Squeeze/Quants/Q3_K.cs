@@ -1,5 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using static Squeeze.Numerics.GgmlRounding;
 using static Squeeze.Quants.QuantBlocks;
 
@@ -152,6 +154,32 @@ public sealed partial class Q3_K : IQuantKernel
                 int l = NearestInt(x[16 * j + ii] / d);
                 L[16 * j + ii] = (sbyte)(Math.Max(-4, Math.Min(3, l)) + 4);
             }
+        }
+        if (vector)
+        {
+            // Levels are 0..7: the high mask takes bit 2 of each, the quants keep bits 0..1 (same bytes as below).
+            fixed (sbyte* pl = L)
+            fixed (byte* py = y)
+            {
+                byte* lb = (byte*)pl;
+                var h = Vector256<byte>.Zero;
+                for (int k = 0; k < 8; ++k)
+                {
+                    var l = Vector256.Load(lb + 32 * k);
+                    h |= Avx2.CompareGreaterThan(l.AsSByte(), Vector256.Create((sbyte)3)).AsByte() & Vector256.Create((byte)(1 << k));
+                    Vector256.Store(l & Vector256.Create((byte)3), lb + 32 * k);
+                }
+                Vector256.Store(h, py + HmaskOffset);
+                for (int j = 0; j < QK; j += 128)
+                {
+                    var a = Vector256.Load(lb + j).AsUInt16();
+                    var b = Vector256.Load(lb + j + 32).AsUInt16();
+                    var c = Vector256.Load(lb + j + 64).AsUInt16();
+                    var d = Vector256.Load(lb + j + 96).AsUInt16();
+                    Vector256.Store((a | (b << 2) | (c << 4) | (d << 6)).AsByte(), py + QsOffset + j / 4);
+                }
+            }
+            return;
         }
         var hmask = y.Slice(HmaskOffset, QK / 8);
         hmask.Clear();
