@@ -1,5 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using static Squeeze.Quants.QuantBlocks;
 
 namespace Squeeze.Quants;
@@ -86,8 +88,29 @@ public sealed partial class Q5_K : IQuantKernel
         }
     }
 
-    private static void Pack(ReadOnlySpan<byte> L, Span<byte> y)
+    private static unsafe void Pack(ReadOnlySpan<byte> L, Span<byte> y)
     {
+        if (BlockStats.Enabled)
+        {
+            // Levels are 0..31: bit 4 goes to qh (branch-free), the low nibbles to qs; same bytes as below.
+            fixed (byte* lb = L)
+            fixed (byte* py = y)
+            {
+                var h = Vector256<byte>.Zero;
+                var m15 = Vector256.Create((byte)15);
+                var s15 = Vector256.Create((sbyte)15);
+                for (int k = 0; k < 4; ++k)
+                {
+                    var l1 = Vector256.Load(lb + 64 * k);
+                    var l2 = Vector256.Load(lb + 64 * k + 32);
+                    h |= Avx2.CompareGreaterThan(l1.AsSByte(), s15).AsByte() & Vector256.Create((byte)(1 << (2 * k)));
+                    h |= Avx2.CompareGreaterThan(l2.AsSByte(), s15).AsByte() & Vector256.Create((byte)(2 << (2 * k)));
+                    Vector256.Store((l1 & m15) | ((l2 & m15).AsUInt16() << 4).AsByte(), py + QsOffset + 32 * k);
+                }
+                Vector256.Store(h, py + QhOffset);
+            }
+            return;
+        }
         var qh = y.Slice(QhOffset, QK / 8);
         var ql = y.Slice(QsOffset, QK / 2);
         qh.Clear();
