@@ -1,6 +1,7 @@
 using BenchmarkDotNet.Attributes;
 using BenchmarkDotNet.Configs;
 using BenchmarkDotNet.Jobs;
+using BenchmarkDotNet.Toolchains.InProcess.Emit;
 using Squeeze.Quants;
 
 namespace Squeeze.Bench;
@@ -21,7 +22,9 @@ public class QuantizeBenchmarks
     /// <summary>A short job: these numbers compare two implementations, they are not for publication.</summary>
     private sealed class QuickConfig : ManualConfig
     {
-        public QuickConfig() => AddJob(Job.ShortRun.WithWarmupCount(2).WithIterationCount(5));
+        // In-process: the oracle's native libraries are resolved beside this assembly, which a generated
+        // out-of-process project would not copy.
+        public QuickConfig() => AddJob(Job.ShortRun.WithWarmupCount(2).WithIterationCount(5).WithToolchain(InProcessEmitToolchain.Instance));
     }
 
     [Params(GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q8_0,
