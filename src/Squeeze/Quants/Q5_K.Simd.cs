@@ -12,6 +12,7 @@ public sealed partial class Q5_K
     // per block and accumulated as a scalar with a fused multiply-add, as ggml-cpu's build contracts it.
     private static float VecDotAvx2(ref byte x, ref byte y, int nb)
     {
+        bool wide = QuantSimd.UseAvx512;
         Vector256<byte> m4 = Vector256.Create((byte)0xF);
         Vector256<byte> sixteen = Vector256.Create((byte)16);
         Vector256<float> acc = Vector256<float>.Zero;
@@ -36,7 +37,33 @@ public sealed partial class Q5_K
             Vector256<byte> hbits = Vector256.LoadUnsafe(ref Unsafe.Add(ref xb, QhOffset));
 
             Vector256<int> sumi = Vector256<int>.Zero;
-            for (int j = 0; j < QK / 64; ++j)
+            if (wide)
+            {
+                // Two 64-quant chunks per step; same lane totals as the loop below.
+                Vector512<sbyte> scales512 = Vector512.Create(scales, scales);
+                Vector512<byte> hbits512 = Vector512.Create(hbits, hbits);
+                Vector512<byte> m4w = Vector512.Create((byte)0xF);
+                Vector512<byte> sixteenW = Vector512.Create((byte)16);
+                Vector512<int> sumw = Vector512<int>.Zero;
+                for (int j = 0; j < QK / 64; j += 2)
+                {
+                    Vector512<short> scale0 = Avx512BW.Shuffle(scales512, QuantSimd.ScaleShuffle32Pair(2 * j)).AsInt16();
+                    Vector512<short> scale1 = Avx512BW.Shuffle(scales512, QuantSimd.ScaleShuffle32Pair(2 * j + 1)).AsInt16();
+                    Vector512<byte> q5bits = Vector512.LoadUnsafe(ref Unsafe.Add(ref xb, QsOffset + 32 * j));
+                    Vector512<byte> mask0 = Vector512.Create(Vector256.Create((byte)(1 << (2 * j))), Vector256.Create((byte)(1 << (2 * j + 2))));
+                    Vector512<byte> mask1 = Vector512.Create(Vector256.Create((byte)(2 << (2 * j))), Vector256.Create((byte)(2 << (2 * j + 2))));
+                    Vector512<byte> q50 = (q5bits & m4w) + (Avx512BW.CompareEqual(hbits512 & mask0, mask0) & sixteenW);
+                    Vector512<byte> q51 = (Avx512BW.ShiftRightLogical(q5bits.AsUInt16(), 4).AsByte() & m4w) + (Avx512BW.CompareEqual(hbits512 & mask1, mask1) & sixteenW);
+                    ref byte q8 = ref Unsafe.Add(ref yb, Q8_K.QsOffset + 64 * j);
+                    Vector512<sbyte> q8l = Vector512.Create(Vector256.LoadUnsafe(ref q8), Vector256.LoadUnsafe(ref Unsafe.Add(ref q8, 64))).AsSByte();
+                    Vector512<sbyte> q8h = Vector512.Create(Vector256.LoadUnsafe(ref Unsafe.Add(ref q8, 32)), Vector256.LoadUnsafe(ref Unsafe.Add(ref q8, 96))).AsSByte();
+                    Vector512<int> p0 = Avx512BW.MultiplyAddAdjacent(scale0, Avx512BW.MultiplyAddAdjacent(q50, q8l));
+                    Vector512<int> p1 = Avx512BW.MultiplyAddAdjacent(scale1, Avx512BW.MultiplyAddAdjacent(q51, q8h));
+                    sumw = Avx512F.Add(sumw, Avx512F.Add(p0, p1));
+                }
+                sumi = QuantSimd.Fold(sumw);
+            }
+            else for (int j = 0; j < QK / 64; ++j)
             {
                 Vector256<short> scale0 = Avx2.Shuffle(scales, QuantSimd.ScaleShuffle32(2 * j)).AsInt16();
                 Vector256<short> scale1 = Avx2.Shuffle(scales, QuantSimd.ScaleShuffle32(2 * j + 1)).AsInt16();

@@ -9,8 +9,16 @@ public sealed partial class Q6_K
 {
     // ggml's AVX2 layout: unsigned 6-bit values (0..63) times Q8_K bytes, scaled per group of 16; the -32 offset is
     // taken off once per block as 32 * sum(scale * group sum of Q8_K).
+    // The high two bits of chunks 0 and 1 (bits 0-1 and 2-3 of qh) moved to bits 4-5, in one 512-bit vector; and
+    // of chunks 2 and 3 (bits 4-5 and 6-7).
+    private static readonly Vector512<ushort> HighMask01 = Vector512.Create(Vector256.Create((ushort)0x0303), Vector256.Create((ushort)0x0C0C));
+    private static readonly Vector512<ushort> HighShift01 = Vector512.Create(Vector256.Create((ushort)4), Vector256.Create((ushort)2));
+    private static readonly Vector512<ushort> HighMask23 = Vector512.Create(Vector256.Create((ushort)0x3030), Vector256.Create((ushort)0xC0C0));
+    private static readonly Vector512<ushort> HighShift23 = Vector512.Create(Vector256.Create((ushort)0), Vector256.Create((ushort)2));
+
     private static float VecDotAvx2(ref byte x, ref byte y, int nb)
     {
+        bool wide = QuantSimd.UseAvx512;
         Vector256<byte> m3 = Vector256.Create((byte)3);
         Vector256<byte> m15 = Vector256.Create((byte)15);
         Vector256<byte> m12 = Vector256.Create((byte)12);
@@ -29,7 +37,33 @@ public sealed partial class Q6_K
             Vector256<int> q8sclsub = Avx2.ShiftLeftLogical(Avx2.MultiplyAddAdjacent(q8sums, scales16), 5);
 
             Vector256<int> sumi = Vector256<int>.Zero;
-            for (int j = 0; j < QK / 128; ++j)
+            if (wide)
+            {
+                // Chunks (0, 1) and (2, 3) of each half in one vector each; same lane totals as the loop below.
+                Vector512<int> sumw = Vector512<int>.Zero;
+                for (int j = 0; j < QK / 128; ++j)
+                {
+                    int is_ = 4 * j;
+                    Vector512<byte> q4bits = Vector512.LoadUnsafe(ref Unsafe.Add(ref xb, QlOffset + 64 * j));
+                    Vector256<byte> h = Vector256.LoadUnsafe(ref Unsafe.Add(ref xb, QhOffset + 32 * j));
+                    Vector512<ushort> hh = Vector512.Create(h, h).AsUInt16();
+                    Vector512<byte> q4h01 = Avx512BW.ShiftLeftLogicalVariable(hh & HighMask01, HighShift01).AsByte();
+                    Vector512<byte> q4h23 = Avx512BW.ShiftRightLogicalVariable(hh & HighMask23, HighShift23).AsByte();
+                    Vector512<byte> q401 = (q4bits & Vector512.Create((byte)15)) | q4h01;
+                    Vector512<byte> q423 = (Avx512BW.ShiftRightLogical(q4bits.AsUInt16(), 4).AsByte() & Vector512.Create((byte)15)) | q4h23;
+                    ref byte q8 = ref Unsafe.Add(ref yb, Q8_K.QsOffset + 128 * j);
+                    Vector512<sbyte> q801 = Vector512.LoadUnsafe(ref q8).AsSByte();
+                    Vector512<sbyte> q823 = Vector512.LoadUnsafe(ref Unsafe.Add(ref q8, 64)).AsSByte();
+                    Vector512<short> scale01 = Avx512BW.ConvertToVector512Int16(Vector256.Create(
+                        Ssse3.Shuffle(scales, QuantSimd.ScaleShuffleBytes(is_ + 0)), Ssse3.Shuffle(scales, QuantSimd.ScaleShuffleBytes(is_ + 1))));
+                    Vector512<short> scale23 = Avx512BW.ConvertToVector512Int16(Vector256.Create(
+                        Ssse3.Shuffle(scales, QuantSimd.ScaleShuffleBytes(is_ + 2)), Ssse3.Shuffle(scales, QuantSimd.ScaleShuffleBytes(is_ + 3))));
+                    sumw = Avx512F.Add(sumw, Avx512BW.MultiplyAddAdjacent(scale01, Avx512BW.MultiplyAddAdjacent(q401, q801)));
+                    sumw = Avx512F.Add(sumw, Avx512BW.MultiplyAddAdjacent(scale23, Avx512BW.MultiplyAddAdjacent(q423, q823)));
+                }
+                sumi = QuantSimd.Fold(sumw);
+            }
+            else for (int j = 0; j < QK / 128; ++j)
             {
                 int is_ = 4 * j;
                 Vector256<byte> q4bits1 = Vector256.LoadUnsafe(ref Unsafe.Add(ref xb, QlOffset + 64 * j));

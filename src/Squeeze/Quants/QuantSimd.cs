@@ -30,6 +30,21 @@ internal static class QuantSimd
         get => Simd.Level >= SimdLevel.Avx512 && AvxVnni.IsSupported && Fma.IsSupported;
     }
 
+    /// <summary>
+    /// Whether the 512-bit integer paths may run (AVX-512 BW). They compute the same int32 lane totals as the AVX2
+    /// paths, two 32-byte chunks at a time, and fold the halves before any float arithmetic, so their results are
+    /// bit-identical to the AVX2 paths (and to ggml-cpu's AVX2 kernels).
+    /// </summary>
+    public static bool UseAvx512
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => Simd.Level >= SimdLevel.Avx512 && Avx512BW.IsSupported && Fma.IsSupported;
+    }
+
+    /// <summary>Adds the upper 256 bits of <paramref name="v"/> to the lower (lane k + lane k+8).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<int> Fold(Vector512<int> v) => Avx2.Add(v.GetLower(), v.GetUpper());
+
     /// <summary>ggml's <c>hsum_float_8</c>: (lo + hi), then pairs, then the last two, in that order.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float HorizontalSum(Vector256<float> x)
@@ -130,6 +145,13 @@ internal static class QuantSimd
     /// <summary>ggml's <c>get_scale_shuffle_k4(i)</c>: int16 scale i across the whole vector (32 quants).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<sbyte> ScaleShuffle32(int i) => Shuffle32[i];
+
+    /// <summary>
+    /// Two <see cref="ScaleShuffle32"/> rows side by side, <c>[k4(i), k4(i+2)]</c>, for the 512-bit Q4_K/Q5_K paths:
+    /// the scales of chunk j in the low half and of chunk j+2 (the next 64 quants) in the high half.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<sbyte> ScaleShuffle32Pair(int i) => Vector512.Create(Shuffle32[i], Shuffle32[i + 2]);
 
     /// <summary>ggml's <c>get_scale_shuffle(i)</c>: int8 scale 2i for 8 bytes, then scale 2i+1 for 8 bytes.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
