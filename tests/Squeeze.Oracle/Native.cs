@@ -132,6 +132,10 @@ public static unsafe partial class Native
     [LibraryImport(OracleLibrary.GgmlBase)]
     public static partial nuint ggml_quantize_chunk(int type, float* src, void* dst, long start, long nrows, long nPerRow, float* imatrix);
     [LibraryImport(OracleLibrary.GgmlBase)] public static partial void* ggml_get_tensor(nint ctx, byte* name);
+    // ggml-quants.c entry points that ggml-base exports but its type table does not list (Q8_K has neither
+    // from_float_ref nor to_float in type_traits at 815a2a591).
+    [LibraryImport(OracleLibrary.GgmlBase)] public static partial void quantize_row_q8_K_ref(float* x, void* y, long k);
+    [LibraryImport(OracleLibrary.GgmlBase)] public static partial void dequantize_row_q8_K(void* x, float* y, long k);
     [LibraryImport(OracleLibrary.GgmlBase)] public static partial void ggml_free(nint ctx);
 
     // gguf (in ggml-base)

@@ -8,6 +8,14 @@ public static unsafe class Oracle
     /// <summary>ggml's quantization of <paramref name="src"/> (<paramref name="nrows"/> rows of <paramref name="nPerRow"/>).</summary>
     public static byte[] Quantize(GgmlType type, ReadOnlySpan<float> src, int nrows, int nPerRow, ReadOnlySpan<float> importance = default)
     {
+        var dst = new byte[GgmlTypes.Get(type).RowSize(nPerRow) * nrows];
+        Quantize(type, src, dst, nrows, nPerRow, importance);
+        return dst;
+    }
+
+    /// <summary>ggml's quantization into <paramref name="dst"/> (for benchmarks: no allocation per call).</summary>
+    public static void Quantize(GgmlType type, ReadOnlySpan<float> src, Span<byte> dst, int nrows, int nPerRow, ReadOnlySpan<float> importance = default)
+    {
         OracleLibrary.EnsureLoaded();
         var traits = GgmlTypes.Get(type);
         if (src.Length != (long)nrows * nPerRow) throw new ArgumentException("src length != nrows * nPerRow");
@@ -15,7 +23,7 @@ public static unsafe class Oracle
         if (!importance.IsEmpty && importance.Length != nPerRow) throw new ArgumentException("importance length != nPerRow");
         if (importance.IsEmpty && Native.ggml_quantize_requires_imatrix((int)type))
             throw new ArgumentException($"{traits.Name} requires importance weights");
-        var dst = new byte[traits.RowSize(nPerRow) * nrows];
+        if (dst.Length != traits.RowSize(nPerRow) * nrows) throw new ArgumentException("dst length != nrows * row size");
         fixed (float* s = src)
         fixed (float* w = importance)
         fixed (byte* d = dst)
@@ -23,21 +31,61 @@ public static unsafe class Oracle
             nuint written = Native.ggml_quantize_chunk((int)type, s, d, 0, nrows, nPerRow, importance.IsEmpty ? null : w);
             if ((long)written != dst.Length) throw new InvalidOperationException($"ggml wrote {written} bytes, expected {dst.Length}");
         }
-        return dst;
     }
 
-    /// <summary>ggml's <c>to_float</c> of <paramref name="n"/> elements.</summary>
+    /// <summary>
+    /// ggml's <c>to_float</c> of <paramref name="n"/> elements; for Q8_K, whose table row has none, ggml-base's
+    /// exported <c>dequantize_row_q8_K</c>.
+    /// </summary>
     public static float[] Dequantize(GgmlType type, ReadOnlySpan<byte> src, int n)
     {
         OracleLibrary.EnsureLoaded();
         var traits = GgmlTypes.Get(type);
         if (traits.RowSize(n) != src.Length) throw new ArgumentException("src length does not match n");
+        if (!HasDequantize(type)) throw new NotSupportedException($"ggml has no to_float for {traits.Name}");
         var t = Native.ggml_get_type_traits((int)type);
-        if (t->ToFloat == null) throw new NotSupportedException($"ggml has no to_float for {traits.Name}");
         var dst = new float[n];
         fixed (byte* s = src)
         fixed (float* d = dst)
-            t->ToFloat(s, d, n);
+        {
+            if (t->ToFloat != null) t->ToFloat(s, d, n);
+            else Native.dequantize_row_q8_K(s, d, n);
+        }
+        return dst;
+    }
+
+    /// <summary>Whether ggml can dequantize <paramref name="type"/> (a <c>to_float</c>, or Q8_K's exported function).</summary>
+    public static bool HasDequantize(GgmlType type)
+    {
+        OracleLibrary.EnsureLoaded();
+        return Native.ggml_get_type_traits((int)type)->ToFloat != null || type == GgmlType.Q8_K;
+    }
+
+    /// <summary>Whether ggml-cpu has a <c>vec_dot</c> for <paramref name="type"/> (the activation formats Q8_1 and Q8_K have none).</summary>
+    public static bool HasVecDot(GgmlType type)
+    {
+        OracleLibrary.EnsureLoaded();
+        return Native.ggml_get_type_traits_cpu((int)type)->VecDot != null;
+    }
+
+    /// <summary>
+    /// ggml-base's reference quantizer of an activation row (<c>from_float_ref</c> in <c>type_traits</c>, e.g.
+    /// <c>quantize_row_q8_1_ref</c>); for Q8_K, whose table row has none, the exported <c>quantize_row_q8_K_ref</c>.
+    /// </summary>
+    public static byte[] FromFloatRef(GgmlType type, ReadOnlySpan<float> src)
+    {
+        OracleLibrary.EnsureLoaded();
+        var traits = GgmlTypes.Get(type);
+        if (src.Length % traits.BlockSize != 0) throw new ArgumentException($"row length {src.Length} is not a multiple of {traits.BlockSize}");
+        var t = Native.ggml_get_type_traits((int)type);
+        if (t->FromFloatRef == null && type != GgmlType.Q8_K) throw new NotSupportedException($"ggml has no from_float_ref for {traits.Name}");
+        var dst = new byte[traits.RowSize(src.Length)];
+        fixed (float* s = src)
+        fixed (byte* d = dst)
+        {
+            if (t->FromFloatRef != null) t->FromFloatRef(s, d, src.Length);
+            else Native.quantize_row_q8_K_ref(s, d, src.Length);
+        }
         return dst;
     }
 

@@ -10,7 +10,18 @@ public static class QuantKernels
 
     private static IEnumerable<IQuantKernel> Registered()
     {
-        yield break;
+        yield return Q4_0.Instance;
+        yield return Q4_1.Instance;
+        yield return Q5_0.Instance;
+        yield return Q5_1.Instance;
+        yield return Q8_0.Instance;
+        yield return Q8_1.Instance;
+        yield return Q8_K.Instance;
+        yield return Q2_K.Instance;
+        yield return Q3_K.Instance;
+        yield return Q4_K.Instance;
+        yield return Q5_K.Instance;
+        yield return Q6_K.Instance;
     }
 
     private static IQuantKernel?[] Build()

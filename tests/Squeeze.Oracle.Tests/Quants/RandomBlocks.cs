@@ -13,11 +13,23 @@ public static class RandomBlocks
     private static readonly Dictionary<GgmlType, int[]> Fp16Fields = new()
     {
         // Filled by each format: e.g. [GgmlType.Q4_0] = [0] (d at offset 0).
+        [GgmlType.Q4_0] = [0],
+        [GgmlType.Q4_1] = [0, 2],
+        [GgmlType.Q5_0] = [0],
+        [GgmlType.Q5_1] = [0, 2],
+        [GgmlType.Q8_0] = [0],
+        [GgmlType.Q8_1] = [0, 2],
+        [GgmlType.Q2_K] = [80, 82],
+        [GgmlType.Q3_K] = [108],
+        [GgmlType.Q4_K] = [0, 2],
+        [GgmlType.Q5_K] = [0, 2],
+        [GgmlType.Q6_K] = [208],
     };
 
     /// <summary>Types whose scales need more than fp16 fields made finite (E8M0, E4M3, packed scales, f32).</summary>
     private static readonly Dictionary<GgmlType, Action<Span<byte>>> Custom = new()
     {
+        [GgmlType.Q8_K] = b => MakeFiniteFp32(b[..4]),
     };
 
     public static byte[] Make(GgmlType type, int nblocks, int seed)
@@ -34,6 +46,14 @@ public static class RandomBlocks
             if (Custom.TryGetValue(type, out var fix)) fix(block);
         }
         return bytes;
+    }
+
+    /// <summary>Clears the top exponent bit when the f32 is Inf/NaN, keeping the rest random.</summary>
+    public static void MakeFiniteFp32(Span<byte> field)
+    {
+        uint f = BinaryPrimitives.ReadUInt32LittleEndian(field);
+        if ((f & 0x7F800000) == 0x7F800000) f &= 0xBFFFFFFF;
+        BinaryPrimitives.WriteUInt32LittleEndian(field, f);
     }
 
     /// <summary>Clears the top exponent bit when the fp16 is Inf/NaN, keeping the rest random.</summary>
