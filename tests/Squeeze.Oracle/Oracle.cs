@@ -33,11 +33,16 @@ public static unsafe class Oracle
         var traits = GgmlTypes.Get(type);
         if (traits.RowSize(n) != src.Length) throw new ArgumentException("src length does not match n");
         var t = Native.ggml_get_type_traits((int)type);
-        if (t->ToFloat == null) throw new NotSupportedException($"ggml has no to_float for {traits.Name}");
         var dst = new float[n];
+        // ggml-base has no to_float for F32 (its rows are floats already); ggml-cpu's F32 from_float,
+        // ggml_cpu_fp32_to_fp32, is ggml's own identity conversion, so it stands in.
+        var toFloat = t->ToFloat != null ? t->ToFloat
+            : type == GgmlType.F32 ? (delegate* unmanaged<void*, float*, long, void>)Native.ggml_get_type_traits_cpu((int)type)->FromFloat
+            : null;
+        if (toFloat == null) throw new NotSupportedException($"ggml has no to_float for {traits.Name}");
         fixed (byte* s = src)
         fixed (float* d = dst)
-            t->ToFloat(s, d, n);
+            toFloat(s, d, n);
         return dst;
     }
 

@@ -10,7 +10,15 @@ public static class QuantKernels
 
     private static IEnumerable<IQuantKernel> Registered()
     {
-        yield break;
+        yield return new F32Kernel();
+        yield return new F16Kernel();
+        yield return new BF16Kernel();
+        yield return new Q1_0Kernel();
+        yield return new Q2_0Kernel();
+        yield return new TQ1_0Kernel();
+        yield return new TQ2_0Kernel();
+        yield return new MXFP4Kernel();
+        yield return new NVFP4Kernel();
     }
 
     private static IQuantKernel?[] Build()

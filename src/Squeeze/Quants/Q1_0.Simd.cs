@@ -1,0 +1,46 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Squeeze.Quants;
+
+public sealed partial class Q1_0Kernel
+{
+    private static readonly Vector256<byte> ByteShuffle = Vector256.Create(
+        (byte)0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+
+    private static readonly Vector256<byte> BitMasks = Vector256.Create(
+        (byte)1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
+
+    private static unsafe float VecDotAvx2(ReadOnlySpan<byte> x, ReadOnlySpan<byte> y, int nb)
+    {
+        var ones8 = Vector256.Create((byte)1);
+        var ones16 = Vector256.Create((short)1);
+        var shuffle = ByteShuffle;
+        var masks = BitMasks;
+        var acc = Vector256<float>.Zero;
+        fixed (byte* px = x)
+        fixed (byte* py = y)
+        {
+            for (int ib = 0; ib < nb; ib++)
+            {
+                byte* xb = px + ib * BlockBytes;
+                float d0 = F16Kernel.ToFloat(*(ushort*)xb);
+                Vector256<float> accBlock = default;
+                for (int k = 0; k < 4; k++)
+                {
+                    byte* yb = py + (ib * 4 + k) * ActivationBlocks.Q8_0Bytes;
+                    var qy = Avx.LoadVector256(yb + 2).AsSByte();
+                    var bits = Avx2.Shuffle(Vector256.Create(*(uint*)(xb + 2 + 4 * k)).AsByte(), shuffle);
+                    var negate = Avx2.CompareEqual(Avx2.And(bits, masks), Vector256<byte>.Zero).AsSByte();
+                    var sy = Avx2.Subtract(Avx2.Xor(qy, negate), negate);
+                    var s32 = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(ones8, sy), ones16);
+                    var dy = Vector256.Create(F16Kernel.ToFloat(*(ushort*)yb));
+                    accBlock = k == 0 ? dy * Avx.ConvertToVector256Single(s32) : Fma.MultiplyAdd(dy, Avx.ConvertToVector256Single(s32), accBlock);
+                }
+                acc = Fma.MultiplyAdd(Vector256.Create(d0), accBlock, acc);
+            }
+        }
+        return Lanes.Hsum8(acc);
+    }
+}
