@@ -15,6 +15,32 @@ public sealed partial class BF16Kernel
     private static Vector256<float> Load8(ref ushort p, nuint o) =>
         (Avx2.ConvertToVector256Int32(Vector128.LoadUnsafe(ref p, o)) << 16).AsSingle();
 
+    /// <summary>
+    /// <see cref="Numerics.Bf16.FromFloat"/> on 16 lanes: round to nearest even by adding 0x7FFF plus the lowest
+    /// kept bit, and a NaN made quiet instead.
+    /// </summary>
+    private static int Quantize256(ReadOnlySpan<float> src, Span<ushort> dst)
+    {
+        ref float ps = ref MemoryMarshal.GetReference(src);
+        ref ushort pd = ref MemoryMarshal.GetReference(dst);
+        int i = 0;
+        for (; i + 16 <= src.Length; i += 16)
+        {
+            var lo = Round(Vector256.LoadUnsafe(ref ps, (nuint)i).AsUInt32());
+            var hi = Round(Vector256.LoadUnsafe(ref ps, (nuint)i + 8).AsUInt32());
+            Vector256.Narrow(lo, hi).StoreUnsafe(ref pd, (nuint)i);
+        }
+        return i;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<uint> Round(Vector256<uint> u)
+    {
+        var isNaN = Vector256.GreaterThan(u & Vector256.Create(0x7FFFFFFFu), Vector256.Create(0x7F800000u));
+        var rounded = (u + Vector256.Create(0x7FFFu) + ((u >> 16) & Vector256<uint>.One)) >> 16;
+        return Vector256.ConditionalSelect(isNaN, (u >> 16) | Vector256.Create(64u), rounded);
+    }
+
     private static int Dequantize256(ReadOnlySpan<ushort> h, Span<float> dst)
     {
         ref ushort ph = ref MemoryMarshal.GetReference(h);

@@ -26,7 +26,8 @@ public sealed partial class F16Kernel : IQuantKernel
     public void QuantizeRow(ReadOnlySpan<float> src, Span<byte> dst, ReadOnlySpan<float> importance)
     {
         var h = MemoryMarshal.Cast<byte, ushort>(dst)[..src.Length];
-        for (int i = 0; i < src.Length; i++) h[i] = Fp16.FromFloat(src[i]);
+        int i = Simd.Level >= SimdLevel.Avx2 ? Quantize256(src, h) : 0;
+        for (; i < src.Length; i++) h[i] = Fp16.FromFloat(src[i]);
     }
 
     public void DequantizeRow(ReadOnlySpan<byte> src, Span<float> dst)

@@ -23,6 +23,37 @@ public sealed partial class MXFP4Kernel
         return (lo, hi);
     }
 
+    /// <summary>
+    /// <see cref="BestIndex"/> for 8 weights at once, with the same candidates in the same order and the same strict
+    /// comparison. Only half the codes can win: for x &gt;= 0 (or NaN) a negative code is never strictly nearer than
+    /// its positive twin tried before it, and for x &lt; 0 a positive code is never nearer than code 0 (rounding is
+    /// monotonic), so each lane tries code 0 and then the seven codes of its own sign.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> BestIndex8(Vector256<float> x, float d)
+    {
+        var negative = Vector256.LessThan(x, Vector256<float>.Zero);
+        var sign = negative & Vector256.Create(-0f);
+        var offset = negative.AsInt32() & Vector256.Create(8);
+        var bestErr = Vector256.Abs(Vector256.Create(KValues[0] * d) - x);
+        var best = Vector256<int>.Zero;
+        for (int k = 1; k < 8; k++)
+        {
+            var err = Vector256.Abs((Vector256.Create(KValues[k] * d) ^ sign) - x);
+            var better = Vector256.LessThan(err, bestErr);
+            bestErr = Vector256.ConditionalSelect(better, err, bestErr);
+            best = Vector256.ConditionalSelect(better.AsInt32(), Vector256.Create(k) + offset, best);
+        }
+        return best;
+    }
+
+    /// <summary>dst[j] = code(lo[j]) | code(hi[j]) &lt;&lt; 4 for j &lt; 8.</summary>
+    internal static void PackPairs8(ReadOnlySpan<float> lo, ReadOnlySpan<float> hi, float d, Span<byte> dst)
+    {
+        var packed = BestIndex8(Vector256.Create(lo[..8]), d) | (BestIndex8(Vector256.Create(hi[..8]), d) << 4);
+        for (int j = 0; j < 8; j++) dst[j] = (byte)packed.GetElement(j);
+    }
+
     private static unsafe float PairsAvx2(ReadOnlySpan<byte> x, ReadOnlySpan<byte> y, int nb, ref int ib)
     {
         var values = KValues128;

@@ -41,6 +41,12 @@ public sealed partial class MXFP4Kernel : IQuantKernel
             byte e = amax > 0f ? (byte)(int)(MathF.Floor(MathF.Log2(amax)) - 2 + 127) : (byte)0;
             float d = E8M0.ToFloatHalf(e);
             y[0] = e;
+            if (Simd.Level >= SimdLevel.Avx2)
+            {
+                PackPairs8(x[..8], x[16..24], d, y[1..]);
+                PackPairs8(x[8..16], x[24..32], d, y[9..]);
+                continue;
+            }
             for (int j = 0; j < QK / 2; j++)
                 y[1 + j] = (byte)(BestIndex(x[j], d) | (BestIndex(x[j + QK / 2], d) << 4));
         }

@@ -41,6 +41,11 @@ public sealed partial class NVFP4Kernel : IQuantKernel
                 byte ue = UE4M3.FromFloat(amax / 6f);
                 y[s] = ue;
                 float d = UE4M3.ToFloatHalf(ue);
+                if (Simd.Level >= SimdLevel.Avx2)
+                {
+                    MXFP4Kernel.PackPairs8(xb[..8], xb[8..], d, y[(4 + s * (QKSub / 2))..]);
+                    continue;
+                }
                 for (int j = 0; j < QKSub / 2; j++)
                     y[4 + s * (QKSub / 2) + j] = (byte)(MXFP4Kernel.BestIndex(xb[j], d) | (MXFP4Kernel.BestIndex(xb[j + QKSub / 2], d) << 4));
             }

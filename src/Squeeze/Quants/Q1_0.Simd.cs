@@ -12,6 +12,13 @@ public sealed partial class Q1_0Kernel
     private static readonly Vector256<byte> BitMasks = Vector256.Create(
         (byte)1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128);
 
+    /// <summary>One bit per weight, set where x &gt;= 0 (so -0 sets it and NaN does not), 8 weights per byte.</summary>
+    private static void SignBits(ReadOnlySpan<float> x, Span<byte> qs)
+    {
+        for (int b = 0; b < QK / 8; b++)
+            qs[b] = (byte)Vector256.GreaterThanOrEqual(Vector256.Create(x.Slice(b * 8, 8)), Vector256<float>.Zero).ExtractMostSignificantBits();
+    }
+
     private static unsafe float VecDotAvx2(ReadOnlySpan<byte> x, ReadOnlySpan<byte> y, int nb)
     {
         var ones8 = Vector256.Create((byte)1);

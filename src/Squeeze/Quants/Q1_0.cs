@@ -34,6 +34,11 @@ public sealed partial class Q1_0Kernel : IQuantKernel
             for (int j = 0; j < QK; j++) sumAbs += MathF.Abs(x[j]);
             BinaryPrimitives.WriteUInt16LittleEndian(y, Fp16.FromFloat(sumAbs / QK));
             var qs = y[2..];
+            if (Simd.Level >= SimdLevel.Avx2)
+            {
+                SignBits(x, qs);
+                continue;
+            }
             for (int b = 0; b < QK / 8; b++)
             {
                 int bits = 0;
