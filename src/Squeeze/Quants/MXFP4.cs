@@ -91,7 +91,12 @@ public sealed partial class MXFP4Kernel : IQuantKernel
     {
         int nb = n / QK;
         int ib = 0;
-        float sumf = Simd.Level >= SimdLevel.Avx2 ? PairsAvx2(x, y, nb, ref ib) : PairsScalar(x, y, nb, ref ib);
+        float sumf = Simd.Level switch
+        {
+            SimdLevel.Avx512 => PairsAvx512(x, y, nb, ref ib),
+            SimdLevel.Avx2 => PairsAvx2(x, y, nb, ref ib),
+            _ => PairsScalar(x, y, nb, ref ib),
+        };
         for (; ib < nb; ib++)
         {
             var xb = x.Slice(ib * BlockBytes, BlockBytes);

@@ -50,4 +50,39 @@ public sealed partial class Q1_0Kernel
         }
         return Lanes.Hsum8(acc);
     }
+
+    // Two Q8_0 blocks per register (K = 0, 1 and K = 2, 3); the float chain per block is the AVX2 kernel's.
+    private static unsafe float VecDotAvx512(ReadOnlySpan<byte> x, ReadOnlySpan<byte> y, int nb)
+    {
+        var ones8 = Vector512.Create((byte)1);
+        var ones16 = Vector512.Create((short)1);
+        var shuffle = Vector512.Create(ByteShuffle, ByteShuffle);
+        var masks = Vector512.Create(BitMasks, BitMasks);
+        var acc = Vector256<float>.Zero;
+        fixed (byte* px = x)
+        fixed (byte* py = y)
+        {
+            for (int ib = 0; ib < nb; ib++)
+            {
+                byte* xb = px + ib * BlockBytes;
+                byte* yb = py + ib * 4 * ActivationBlocks.Q8_0Bytes;
+                var accBlock = Vector256<float>.Zero;
+                for (int k = 0; k < 4; k += 2)
+                {
+                    byte* ya = yb + k * ActivationBlocks.Q8_0Bytes, yc = ya + ActivationBlocks.Q8_0Bytes;
+                    var qy = Vector512.Create(Avx.LoadVector256((sbyte*)ya + 2), Avx.LoadVector256((sbyte*)yc + 2));
+                    var words = Vector512.Create(Vector256.Create(*(uint*)(xb + 2 + 4 * k)), Vector256.Create(*(uint*)(xb + 6 + 4 * k))).AsByte();
+                    var negate = Vector512.Equals(Avx512BW.Shuffle(words, shuffle) & masks, Vector512<byte>.Zero).AsSByte();
+                    var sy = (qy ^ negate) - negate;
+                    var f = Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(ones8, sy), ones16));
+                    var dya = Vector256.Create(F16Kernel.ToFloat(*(ushort*)ya));
+                    var dyc = Vector256.Create(F16Kernel.ToFloat(*(ushort*)yc));
+                    accBlock = k == 0 ? dya * f.GetLower() : Fma.MultiplyAdd(dya, f.GetLower(), accBlock);
+                    accBlock = Fma.MultiplyAdd(dyc, f.GetUpper(), accBlock);
+                }
+                acc = Fma.MultiplyAdd(Vector256.Create(F16Kernel.ToFloat(*(ushort*)xb)), accBlock, acc);
+            }
+        }
+        return Lanes.Hsum8(acc);
+    }
 }

@@ -63,7 +63,12 @@ public sealed partial class Q1_0Kernel : IQuantKernel
     }
 
     public float VecDot(ReadOnlySpan<byte> x, ReadOnlySpan<byte> y, int n) =>
-        Simd.Level >= SimdLevel.Avx2 ? VecDotAvx2(x, y, n / QK) : VecDotScalar(x, y, n / QK);
+        Simd.Level switch
+        {
+            SimdLevel.Avx512 => VecDotAvx512(x, y, n / QK),
+            SimdLevel.Avx2 => VecDotAvx2(x, y, n / QK),
+            _ => VecDotScalar(x, y, n / QK),
+        };
 
     private static float VecDotScalar(ReadOnlySpan<byte> x, ReadOnlySpan<byte> y, int nb)
     {
