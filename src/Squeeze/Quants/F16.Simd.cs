@@ -7,34 +7,26 @@ namespace Squeeze.Quants;
 
 public sealed partial class F16Kernel
 {
-    // ToFloat on 16 or 8 lanes at once: the same integer and float steps, so the same bits.
+    // ToFloat on 8 lanes: the half's exponent and mantissa placed in a float and scaled by 2^112, which is exact
+    // for normal and subnormal halves alike; Inf and NaN get the float's all-ones exponent instead (NaN made quiet,
+    // as ggml's recipe leaves it). The same bits as the scalar recipe, in fewer steps.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Widen(Vector512<uint> w)
+    private static Vector256<float> Widen(Vector256<uint> h)
     {
-        w <<= 16;
-        var sign = w & Vector512.Create(0x80000000u);
-        var twoW = w + w;
-        var normalized = ((twoW >> 4) + Vector512.Create(0x70000000u)).AsSingle() * Vector512.Create(ExpScale);
-        var denormalized = ((twoW >> 17) | Vector512.Create(0x3F000000u)).AsSingle() - Vector512.Create(0.5f);
-        var isDenormal = Vector512.LessThan(twoW, Vector512.Create(0x08000000u));
-        return (sign | Vector512.ConditionalSelect(isDenormal, denormalized.AsUInt32(), normalized.AsUInt32())).AsSingle();
+        var magnitude = h & Vector256.Create(0x7FFFu);
+        var shifted = magnitude << 13;
+        var finite = (shifted.AsSingle() * Vector256.Create(Scale112)).AsUInt32();
+        var special = shifted | Vector256.Create(0x7F800000u)
+            | (Vector256.GreaterThan(magnitude, Vector256.Create(0x7C00u)) & Vector256.Create(0x00400000u));
+        var isSpecial = Vector256.GreaterThanOrEqual(magnitude, Vector256.Create(0x7C00u));
+        return (((h & Vector256.Create(0x8000u)) << 16) | Vector256.ConditionalSelect(isSpecial, special, finite)).AsSingle();
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Widen(Vector256<uint> w)
-    {
-        w <<= 16;
-        var sign = w & Vector256.Create(0x80000000u);
-        var twoW = w + w;
-        var normalized = ((twoW >> 4) + Vector256.Create(0x70000000u)).AsSingle() * Vector256.Create(ExpScale);
-        var denormalized = ((twoW >> 17) | Vector256.Create(0x3F000000u)).AsSingle() - Vector256.Create(0.5f);
-        var isDenormal = Vector256.LessThan(twoW, Vector256.Create(0x08000000u));
-        return (sign | Vector256.ConditionalSelect(isDenormal, denormalized.AsUInt32(), normalized.AsUInt32())).AsSingle();
-    }
+    private static readonly float Scale112 = BitConverter.UInt32BitsToSingle(0x77800000u);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> Load16(ref ushort p, nuint o) =>
-        Widen(Avx512F.ConvertToVector512UInt32(Vector256.LoadUnsafe(ref p, o)));
+        Vector512.Create(Load8(ref p, o), Load8(ref p, o + 8));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> Load8(ref ushort p, nuint o) =>

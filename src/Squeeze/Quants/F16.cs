@@ -64,11 +64,30 @@ public sealed partial class F16Kernel : IQuantKernel
     }
 
     /// <summary>
+    /// Every half's float (256 KiB, like ggml-cpu's <c>ggml_table_f32_f16</c>): block scales are converted by lookup.
+    /// </summary>
+    private static readonly float[] HalfTable = BuildHalfTable();
+
+    private static float[] BuildHalfTable()
+    {
+        var t = new float[65536];
+        for (int h = 0; h < t.Length; h++) t[h] = Compute((ushort)h);
+        return t;
+    }
+
+    /// <summary>
+    /// Half to float by ggml's bit recipe (<c>ggml_compute_fp16_to_fp32</c>), looked up in a table of its results:
+    /// exact for every finite half, and a NaN keeps its payload and comes out quiet, as the float multiply in that
+    /// recipe makes it.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static float ToFloat(ushort h) => Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(HalfTable), h);
+
+    /// <summary>
     /// Half to float by ggml's bit recipe (<c>ggml_compute_fp16_to_fp32</c>): exact for every finite half, and a
     /// NaN keeps its payload and comes out quiet, as the float multiply in that recipe makes it.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static float ToFloat(ushort h)
+    private static float Compute(ushort h)
     {
         uint w = (uint)h << 16;
         uint sign = w & 0x80000000u;

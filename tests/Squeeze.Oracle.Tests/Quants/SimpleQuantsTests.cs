@@ -134,4 +134,48 @@ public class SimpleQuantsTests
         QuantKernels.Quantize(GgmlType.MXFP4, row, actual, 1, row.Length);
         BlockAssert.Equal(GgmlType.MXFP4, expected, actual, "amax next to powers of two");
     }
+
+    [Theory]
+    [InlineData(GgmlType.F16)]
+    [InlineData(GgmlType.BF16)]
+    public void Every_16_bit_float_dequantizes_as_in_ggml_at_every_level(GgmlType type)
+    {
+        // All 65536 codes, NaNs and infinities included: the vector paths must give the scalar bits.
+        var q = new byte[65536 * 2];
+        for (int h = 0; h < 65536; h++) { q[2 * h] = (byte)h; q[2 * h + 1] = (byte)(h >> 8); }
+        var expected = Oracle.Dequantize(type, q, 65536);
+        foreach (var level in Enum.GetValues<SimdLevel>().Where(Simd.IsSupported))
+        {
+            using var _ = Simd.Override(level);
+            var actual = new float[65536];
+            QuantKernels.Get(type).DequantizeRow(q, actual);
+            BlockAssert.BitEqual(expected, actual, $"{type} all codes at {level}");
+        }
+    }
+
+    [Theory]
+    [InlineData(GgmlType.F16)]
+    [InlineData(GgmlType.BF16)]
+    public void Special_floats_convert_as_in_ggml_at_every_level(GgmlType type)
+    {
+        // Signed zeros, infinities, NaNs with payloads, float subnormals, the half overflow edge (65504..65520),
+        // half subnormals and exact ties of both formats, then random bit patterns.
+        var specials = new List<float> { 0f, -0f, float.PositiveInfinity, float.NegativeInfinity, float.Epsilon, -float.Epsilon,
+            float.MaxValue, float.MinValue, 65504f, 65519.996f, 65520f, -65520f, 6.1035156e-05f, 5.9604645e-08f, 2.9802322e-08f,
+            2.9802326e-08f, 1.0009766f, 1.0004883f, 1.0014648f, 1.00390625f, 1.01171875f, 1.0078125f };
+        foreach (uint bits in new uint[] { 0x7FC00000, 0xFFC00001, 0x7F800001, 0x7FBFFFFF, 0xFF812345, 0x00000001, 0x807FFFFF })
+            specials.Add(BitConverter.UInt32BitsToSingle(bits));
+        var rng = new Random(9);
+        while (specials.Count % 64 != 0 || specials.Count < 4096)
+            specials.Add(BitConverter.UInt32BitsToSingle((uint)rng.NextInt64(0, 1L << 32)));
+        var x = specials.ToArray();
+        var expected = Oracle.Quantize(type, x, 1, x.Length);
+        foreach (var level in Enum.GetValues<SimdLevel>().Where(Simd.IsSupported))
+        {
+            using var _ = Simd.Override(level);
+            var actual = new byte[expected.Length];
+            QuantKernels.Quantize(type, x, actual, 1, x.Length);
+            BlockAssert.Equal(type, expected, actual, $"special floats at {level}");
+        }
+    }
 }
