@@ -67,20 +67,22 @@ public sealed partial class Q2_0Kernel : IQuantKernel
     public float VecDot(ReadOnlySpan<byte> x, ReadOnlySpan<byte> y, int n)
     {
         int nb = n / QK;
-        bool simd = Simd.Level >= SimdLevel.Avx2;
+        var level = Simd.Level;
         float sumf = 0f;
         for (int i = 0; i < nb; i++)
         {
             var xb = x.Slice(i * BlockBytes, BlockBytes);
-            float d0 = F16Kernel.ToFloat(BinaryPrimitives.ReadUInt16LittleEndian(xb));
-            float sumi = 0f;
-            for (int k = 0; k < 2; k++)
+            var y0 = y.Slice(i * 2 * ActivationBlocks.Q8_0Bytes, ActivationBlocks.Q8_0Bytes);
+            var y1 = y.Slice((i * 2 + 1) * ActivationBlocks.Q8_0Bytes, ActivationBlocks.Q8_0Bytes);
+            var (s0, s1) = level switch
             {
-                var yb = y.Slice((i * 2 + k) * ActivationBlocks.Q8_0Bytes, ActivationBlocks.Q8_0Bytes);
-                float d1 = F16Kernel.ToFloat(BinaryPrimitives.ReadUInt16LittleEndian(yb));
-                int s = simd ? BlockSumAvx2(xb.Slice(2 + k * 8, 8), yb[2..]) : BlockSum(xb.Slice(2 + k * 8, 8), yb[2..]);
-                sumi = MathF.FusedMultiplyAdd(d1, s, sumi);
-            }
+                SimdLevel.Avx512 => BlockSumsAvx512(xb[2..], y0[2..], y1[2..]),
+                SimdLevel.Avx2 => (BlockSumAvx2(xb.Slice(2, 8), y0[2..]), BlockSumAvx2(xb.Slice(10, 8), y1[2..])),
+                _ => (BlockSum(xb.Slice(2, 8), y0[2..]), BlockSum(xb.Slice(10, 8), y1[2..])),
+            };
+            float d0 = F16Kernel.ToFloat(BinaryPrimitives.ReadUInt16LittleEndian(xb));
+            float sumi = MathF.FusedMultiplyAdd(F16Kernel.ToFloat(BinaryPrimitives.ReadUInt16LittleEndian(y0)), s0, 0f);
+            sumi = MathF.FusedMultiplyAdd(F16Kernel.ToFloat(BinaryPrimitives.ReadUInt16LittleEndian(y1)), s1, sumi);
             sumf = MathF.FusedMultiplyAdd(sumi, d0, sumf);
         }
         return sumf;

@@ -71,4 +71,57 @@ public sealed partial class TQ1_0Kernel
         }
         return Lanes.Hsum8(acc);
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<byte> Times9(Vector512<byte> v) =>
+        (Avx512BW.ShiftLeftLogical(v.AsUInt16(), 3).AsByte() & Vector512.Create((byte)0xF8)) + v;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<byte> TopTrit(Vector512<byte> v)
+    {
+        var a = Avx512BW.SubtractSaturate(v, Vector512.Create((byte)1));
+        a = Avx512BW.Average(a, Avx512BW.Average(a, Vector512<byte>.Zero));
+        return Avx512BW.ShiftRightLogical(a.AsUInt16(), 6).AsByte() & Vector512.Create((byte)3);
+    }
+
+    // The same trits as VecDotAvx2, arranged so that each 64-byte group lines up with 64 consecutive activations:
+    // [x1 | x3] of bytes 0..31, [x9 | x27], [x81 | bytes 32..47 x1 and x3], [bytes 32..47 x9 and x27 | x81 and qh].
+    private static unsafe float VecDotAvx512(ReadOnlySpan<byte> x, ReadOnlySpan<byte> y, int nb)
+    {
+        var acc = Vector256<float>.Zero;
+        var qhMultipliers = Vector256.Create((short)1, 1, 1, 1, 3, 3, 3, 3, 9, 9, 9, 9, 27, 27, 27, 27);
+        fixed (byte* px = x)
+        fixed (byte* py = y)
+        {
+            for (int i = 0; i < nb; i++)
+            {
+                byte* xb = px + i * BlockBytes;
+                byte* yb = py + i * ActivationBlocks.Q8_KBytes;
+                sbyte* qy = (sbyte*)yb + ActivationBlocks.Q8_KQs;
+
+                var q0 = Avx.LoadVector256(xb);
+                var a = Vector512.Create(q0, q0 + q0 + q0);
+                var b = Times9(a);
+                var r0 = Vector256.Create(Sse2.LoadVector128(xb + 32), Sse2.LoadVector128(xb + 32));
+                var r01 = Avx2.Blend(r0.AsInt32(), (r0 + r0 + r0).AsInt32(), 0xF0).AsByte();
+                var c = Vector512.Create(Times9(b).GetLower(), r01);
+                var qh = Avx2.ConvertToVector256Int16(Vector128.Create(*(uint*)(xb + 48)).AsByte());
+                var qh3 = Avx2.MultiplyLow(qh, qhMultipliers) & Vector256.Create((short)0xFF);
+                var qh8 = Sse2.PackUnsignedSaturate(qh3.GetLower(), qh3.GetUpper());
+                var d9 = Times9(c.GetUpper());
+                var d = Vector512.Create(d9, Vector256.Create(Times9(d9).GetLower(), qh8));
+
+                var sum = Avx512BW.MultiplyAddAdjacent(TopTrit(a), Vector512.Load(qy));
+                sum += Avx512BW.MultiplyAddAdjacent(TopTrit(b), Vector512.Load(qy + 64));
+                sum += Avx512BW.MultiplyAddAdjacent(TopTrit(c), Vector512.Load(qy + 128));
+                sum += Avx512BW.MultiplyAddAdjacent(TopTrit(d), Vector512.Load(qy + 192));
+
+                var bsums = Avx.LoadVector256((short*)(yb + ActivationBlocks.Q8_KBsums));
+                var lanes = Avx2.MultiplyAddAdjacent(sum.GetLower() + sum.GetUpper() - bsums, Vector256.Create((short)1));
+                var scale = Vector256.Create(*(float*)yb * F16Kernel.ToFloat(*(ushort*)(xb + 52)));
+                acc = Fma.MultiplyAdd(Avx.ConvertToVector256Single(lanes), scale, acc);
+            }
+        }
+        return Lanes.Hsum8(acc);
+    }
 }

@@ -93,6 +93,7 @@ public sealed partial class TQ1_0Kernel : IQuantKernel
     public float VecDot(ReadOnlySpan<byte> x, ReadOnlySpan<byte> y, int n)
     {
         int nb = n / QK;
+        if (Simd.Level == SimdLevel.Avx512) return VecDotAvx512(x, y, nb);
         if (Simd.Level >= SimdLevel.Avx2) return VecDotAvx2(x, y, nb);
         Span<byte> codes = stackalloc byte[QK];
         Span<float> acc = stackalloc float[8];
