@@ -43,7 +43,7 @@ public sealed partial class Q2_0Kernel : IQuantKernel
                 int packed = 0;
                 for (int k = 0; k < 4; k++)
                 {
-                    int q = TruncateToInt(GgmlRounding.RoundAwayFromZero(x[b * 4 + k] * id)) + 1;
+                    int q = CConversions.TruncateToInt(GgmlRounding.RoundAwayFromZero(x[b * 4 + k] * id)) + 1;
                     q = Math.Clamp(q, 0, 3);
                     packed |= q << (2 * k);
                 }
@@ -87,13 +87,6 @@ public sealed partial class Q2_0Kernel : IQuantKernel
         }
         return sumf;
     }
-
-    /// <summary>
-    /// C's <c>(int)</c> of a float as x86 executes it (cvttss2si): NaN and out-of-range values give int.MinValue,
-    /// where .NET would saturate. Reached only when <c>1/d</c> overflows for a subnormal block maximum.
-    /// </summary>
-    private static int TruncateToInt(float v) =>
-        v >= -2147483648f && v < 2147483648f ? (int)v : int.MinValue;
 
     /// <summary>Σ (code - 1) * q over the 32 weights in <paramref name="qs"/> (8 bytes) against one Q8_0 block's qs.</summary>
     private static int BlockSum(ReadOnlySpan<byte> qs, ReadOnlySpan<byte> qy)

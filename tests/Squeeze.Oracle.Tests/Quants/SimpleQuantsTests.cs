@@ -178,4 +178,36 @@ public class SimpleQuantsTests
             BlockAssert.Equal(type, expected, actual, $"special floats at {level}");
         }
     }
+
+    [Theory]
+    [MemberData(nameof(Types))]
+    public void Subnormal_and_non_finite_rows_quantize_as_in_ggml(GgmlType type)
+    {
+        // Blocks whose maximum is a float subnormal (1/amax overflows to infinity), blocks with an infinity, and
+        // blocks mixing both: ggml's C conversions of non-finite values decide the bytes here.
+        const int n = 4096;
+        var rng = new Random(17);
+        var x = new float[n];
+        for (int i = 0; i < n; i++)
+        {
+            int region = i / 512;
+            x[i] = region switch
+            {
+                0 => Rows.Gaussian(rng) * 1e-40f,
+                1 => Rows.Gaussian(rng) * 1e-44f,
+                2 => i % 97 == 0 ? float.PositiveInfinity : Rows.Gaussian(rng),
+                3 => i % 89 == 0 ? float.NegativeInfinity : Rows.Gaussian(rng) * 1e-40f,
+                4 => (i % 3 - 1) * float.Epsilon,
+                _ => Rows.Gaussian(rng),
+            };
+        }
+        var expected = Oracle.Quantize(type, x, 1, n);
+        foreach (var level in Enum.GetValues<SimdLevel>().Where(Simd.IsSupported))
+        {
+            using var _ = Simd.Override(level);
+            var actual = new byte[expected.Length];
+            QuantKernels.Quantize(type, x, actual, 1, n);
+            BlockAssert.Equal(type, expected, actual, $"subnormal and infinite blocks at {level}");
+        }
+    }
 }
