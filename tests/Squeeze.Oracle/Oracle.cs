@@ -49,16 +49,19 @@ public static unsafe class Oracle
         fixed (float* d = dst)
         {
             if (t->ToFloat != null) t->ToFloat(s, d, n);
+            // ggml-base has no to_float for F32 (its rows are floats already); ggml-cpu's F32 from_float,
+            // ggml_cpu_fp32_to_fp32, is ggml's own identity conversion, so it stands in.
+            else if (type == GgmlType.F32) ((delegate* unmanaged<void*, float*, long, void>)Native.ggml_get_type_traits_cpu((int)type)->FromFloat)(s, d, n);
             else Native.dequantize_row_q8_K(s, d, n);
         }
         return dst;
     }
 
-    /// <summary>Whether ggml can dequantize <paramref name="type"/> (a <c>to_float</c>, or Q8_K's exported function).</summary>
+    /// <summary>Whether ggml can dequantize <paramref name="type"/> (a <c>to_float</c>, Q8_K's exported function, or F32's identity).</summary>
     public static bool HasDequantize(GgmlType type)
     {
         OracleLibrary.EnsureLoaded();
-        return Native.ggml_get_type_traits((int)type)->ToFloat != null || type == GgmlType.Q8_K;
+        return Native.ggml_get_type_traits((int)type)->ToFloat != null || type is GgmlType.Q8_K or GgmlType.F32;
     }
 
     /// <summary>Whether ggml-cpu has a <c>vec_dot</c> for <paramref name="type"/> (the activation formats Q8_1 and Q8_K have none).</summary>

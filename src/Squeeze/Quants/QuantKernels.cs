@@ -10,6 +10,15 @@ public static class QuantKernels
 
     private static IEnumerable<IQuantKernel> Registered()
     {
+        yield return new F32Kernel();
+        yield return new F16Kernel();
+        yield return new BF16Kernel();
+        yield return new Q1_0Kernel();
+        yield return new Q2_0Kernel();
+        yield return new TQ1_0Kernel();
+        yield return new TQ2_0Kernel();
+        yield return new MXFP4Kernel();
+        yield return new NVFP4Kernel();
         yield return Q4_0.Instance;
         yield return Q4_1.Instance;
         yield return Q5_0.Instance;

@@ -24,12 +24,34 @@ public static class RandomBlocks
         [GgmlType.Q4_K] = [0, 2],
         [GgmlType.Q5_K] = [0, 2],
         [GgmlType.Q6_K] = [208],
+        [GgmlType.F16] = [0],
+        [GgmlType.Q1_0] = [0],
+        [GgmlType.Q2_0] = [0],
+        [GgmlType.TQ1_0] = [52],
+        [GgmlType.TQ2_0] = [64],
     };
 
     /// <summary>Types whose scales need more than fp16 fields made finite (E8M0, E4M3, packed scales, f32).</summary>
     private static readonly Dictionary<GgmlType, Action<Span<byte>>> Custom = new()
     {
         [GgmlType.Q8_K] = b => MakeFiniteFp32(b[..4]),
+        // Plain floats: keep sign and mantissa, move the exponent to 2^-16..2^15 so dot products stay finite.
+        [GgmlType.F32] = b =>
+        {
+            uint u = BinaryPrimitives.ReadUInt32LittleEndian(b);
+            u = (u & 0x807FFFFFu) | (111u + ((u >> 23) & 31u)) << 23;
+            BinaryPrimitives.WriteUInt32LittleEndian(b, u);
+        },
+        [GgmlType.BF16] = b =>
+        {
+            ushort h = BinaryPrimitives.ReadUInt16LittleEndian(b);
+            h = (ushort)((h & 0x807F) | (111 + ((h >> 7) & 31)) << 7);
+            BinaryPrimitives.WriteUInt16LittleEndian(b, h);
+        },
+        // E8M0 exponent 2^-16..2^15 (every byte decodes finite, but 2^127 blocks overflow any dot product;
+        // MicroFloatTests decode all 256 codes against ggml instead).
+        [GgmlType.MXFP4] = b => b[0] = (byte)(111 + (b[0] & 31)),
+        // NVFP4's UE4M3 scales are all finite and at most 240: no fix needed.
     };
 
     public static byte[] Make(GgmlType type, int nblocks, int seed)
