@@ -10,7 +10,10 @@ public static class QuantKernels
 
     private static IEnumerable<IQuantKernel> Registered()
     {
-        yield break;
+        yield return new IQ3_XXS();
+        yield return new IQ3_S();
+        yield return new IQ4_NL();
+        yield return new IQ4_XS();
     }
 
     private static IQuantKernel?[] Build()
