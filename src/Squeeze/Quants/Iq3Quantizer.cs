@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics.X86;
 using Squeeze.Numerics;
 
 namespace Squeeze.Quants;
@@ -8,7 +9,7 @@ namespace Squeeze.Quants;
 /// where each group of four magnitudes is rounded to 3-bit levels and snapped to the grid, then a refit of the
 /// groups that were off the grid. Float operations and their order follow ggml exactly.
 /// </summary>
-internal static class Iq3Quantizer
+internal static partial class Iq3Quantizer
 {
     private const int kMaxQ = 8;
 
@@ -24,9 +25,7 @@ internal static class Iq3Quantizer
         Span<float> waux = stackalloc float[32];
         Span<float> xval = stackalloc float[32];
         Span<sbyte> L = stackalloc sbyte[32];
-        Span<sbyte> Laux = stackalloc sbyte[32];
         Span<bool> isOnGrid = stackalloc bool[8];
-        Span<bool> isOnGridAux = stackalloc bool[8];
         var map = t.Map;
         var points = t.Points;
 
@@ -81,47 +80,12 @@ internal static class Iq3Quantizer
         skipped = false;
         L.Clear();
 
-        float best = 0;
         float scale = max / (2 * kMaxQ - 1);
         isOnGrid.Fill(xxs);
-        int nsteps = xxs ? 15 : 9;
-        for (int step = -nsteps; step <= nsteps; step++)
-        {
-            float id = (2 * kMaxQ - 1 + step * 0.2f) / max;
-            float thisScale = 1 / id;
-            for (int k = 0; k < 8; k++)
-            {
-                int u = 0;
-                for (int i = 0; i < 4; i++)
-                {
-                    int l = GgmlRounding.NearestInt(0.5f * (id * xval[4 * k + i] - 1));
-                    l = Math.Max(0, Math.Min(kMaxQ - 1, l));
-                    Laux[4 * k + i] = (sbyte)l;
-                    u |= l << 3 * i;
-                }
-                int g = map[u];
-                isOnGridAux[k] = true;
-                if (g < 0)
-                {
-                    isOnGridAux[k] = false;
-                    t.FindBestNeighbour(-g - 1, xval.Slice(4 * k, 4), waux.Slice(4 * k, 4), thisScale, Laux.Slice(4 * k, 4));
-                }
-            }
-            float sumqx = 0, sumq2 = 0;
-            for (int i = 0; i < 32; i++)
-            {
-                float w = weight[i];
-                float q = 2 * Laux[i] + 1;
-                sumqx += w * xval[i] * q;
-                sumq2 += w * q * q;
-            }
-            if (sumq2 > 0 && sumqx * sumqx > best * sumq2)
-            {
-                scale = sumqx / sumq2; best = scale * sumqx;
-                Laux.CopyTo(L);
-                isOnGridAux.CopyTo(isOnGrid);
-            }
-        }
+        if (Simd.Level >= SimdLevel.Avx2 && Avx2.IsSupported)
+            scale = ScanAvx2(t, xxs, max, xval, weight, waux, L, isOnGrid, scale);
+        else
+            scale = ScanScalar(t, xxs, max, xval, weight, waux, L, isOnGrid, scale);
 
         int notOnGrid = 0;
         for (int k = 0; k < 8; k++) if (!isOnGrid[k]) notOnGrid++;
@@ -169,6 +133,59 @@ internal static class Iq3Quantizer
             gridIndex[k] = g;
         }
         if (!(scale >= 0)) throw new InvalidOperationException("IQ3 quantizer: negative or NaN sub-block scale (ggml aborts here too)");
+        return scale;
+    }
+
+    /// <summary>
+    /// The reference scan over trial scales: for each, the levels of every group (snapped to the grid) and the
+    /// weighted least-squares scale; the best trial so far wins when its error is strictly lower.
+    /// Updates <paramref name="L"/> and <paramref name="isOnGrid"/> to the winner's and returns its scale.
+    /// </summary>
+    private static float ScanScalar(Iq3Search t, bool xxs, float max, ReadOnlySpan<float> xval, ReadOnlySpan<float> weight,
+        ReadOnlySpan<float> waux, Span<sbyte> L, Span<bool> isOnGrid, float scale)
+    {
+        Span<sbyte> Laux = stackalloc sbyte[32];
+        Span<bool> isOnGridAux = stackalloc bool[8];
+        var map = t.Map;
+        float best = 0;
+        int nsteps = xxs ? 15 : 9;
+        for (int step = -nsteps; step <= nsteps; step++)
+        {
+            float id = (2 * kMaxQ - 1 + step * 0.2f) / max;
+            float thisScale = 1 / id;
+            for (int k = 0; k < 8; k++)
+            {
+                int u = 0;
+                for (int i = 0; i < 4; i++)
+                {
+                    int l = GgmlRounding.NearestInt(0.5f * (id * xval[4 * k + i] - 1));
+                    l = Math.Max(0, Math.Min(kMaxQ - 1, l));
+                    Laux[4 * k + i] = (sbyte)l;
+                    u |= l << 3 * i;
+                }
+                int g = map[u];
+                isOnGridAux[k] = true;
+                if (g < 0)
+                {
+                    isOnGridAux[k] = false;
+                    t.FindBestNeighbour(-g - 1, xval.Slice(4 * k, 4), waux.Slice(4 * k, 4), thisScale, Laux.Slice(4 * k, 4));
+                }
+            }
+            float sumqx = 0, sumq2 = 0;
+            for (int i = 0; i < 32; i++)
+            {
+                float w = weight[i];
+                float q = 2 * Laux[i] + 1;
+                sumqx += w * xval[i] * q;
+                sumq2 += w * q * q;
+            }
+            if (sumq2 > 0 && sumqx * sumqx > best * sumq2)
+            {
+                scale = sumqx / sumq2; best = scale * sumqx;
+                Laux.CopyTo(L);
+                isOnGridAux.CopyTo(isOnGrid);
+            }
+        }
         return scale;
     }
 }

@@ -82,7 +82,31 @@ internal sealed class Iq3Search
             Map[u] = -(countAt + 1);
         }
         Neighbours = lists.ToArray();
+
+        LaneStart = new int[MapSize];
+        var lanes = new List<sbyte>(Neighbours.Length * 8);
+        for (int u = 0; u < MapSize; u++)
+        {
+            if (Map[u] >= 0) { LaneStart[u] = -1; continue; }
+            int offset = -Map[u] - 1;
+            int count = Neighbours[offset];
+            LaneStart[u] = lanes.Count;
+            for (int c = 0; c < count; c += 8)
+                for (int i = 0; i < 4; i++)
+                    for (int j = 0; j < 8; j++)
+                        lanes.Add(c + j < count ? Points[4 * Neighbours[offset + 1 + c + j] + i] : (sbyte)0);
+        }
+        NeighbourLanes = lanes.ToArray();
     }
+
+    /// <summary>
+    /// The neighbour lists' points transposed for SIMD: for an off-grid point u, starting at <see cref="LaneStart"/>[u],
+    /// chunks of eight candidates stored as four rows of eight odd levels (element i of candidate c+j at 32c/8 + 8i + j).
+    /// </summary>
+    public readonly sbyte[] NeighbourLanes;
+
+    /// <summary>Where each off-grid point's chunks start in <see cref="NeighbourLanes"/> (-1 for points on the grid).</summary>
+    public readonly int[] LaneStart;
 
     /// <summary>
     /// Among the neighbours listed at <paramref name="offset"/>, the grid point nearest to <paramref name="xval"/>
