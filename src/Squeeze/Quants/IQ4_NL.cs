@@ -30,7 +30,7 @@ internal sealed partial class IQ4_NL : IQuantKernel
             var qw = importance.IsEmpty ? default : importance.Slice(QK4_NL * ibl, QK4_NL);
             float sigma2 = Iq4Quantizer.Sigma2(x);
             Iq4Quantizer.Weights(x, qw, sigma2, weight);
-            float d = Iq4Quantizer.BlockScale(x, weight, L);
+            float d = Iq4Quantizer.BlockScale(x, weight);
             BinaryPrimitives.WriteUInt16LittleEndian(y, Fp16.FromFloat(d));
             float id = d != 0 ? 1 / d : 0;
             Iq4Quantizer.Levels(x, id, L);

@@ -38,7 +38,7 @@ internal sealed partial class IQ4_XS : IQuantKernel
                 var xb = x.Slice(32 * ib, 32);
                 var qw = importance.IsEmpty ? default : importance.Slice(QK_K * ibl + 32 * ib, 32);
                 Iq4Quantizer.Weights(xb, qw, sigma2, weight);
-                float s = Iq4Quantizer.BlockScale(xb, weight, L.Slice(32 * ib, 32));
+                float s = Iq4Quantizer.BlockScale(xb, weight);
                 scales[ib] = s;
                 float absD = MathF.Abs(s);
                 if (absD > amaxScale)

@@ -1,4 +1,6 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics.X86;
+using Squeeze.Numerics;
 
 namespace Squeeze.Quants;
 
@@ -7,7 +9,7 @@ namespace Squeeze.Quants;
 /// 32-weight block a weighted least-squares scale over the non-linear levels, tried at 15 starting scales; IQ4_XS
 /// then stores the block scales as 6-bit multiples of one fp16 super-block scale. Float order follows ggml.
 /// </summary>
-internal static class Iq4Quantizer
+internal static partial class Iq4Quantizer
 {
     private const int NTry = 7;
 
@@ -27,12 +29,11 @@ internal static class Iq4Quantizer
     }
 
     /// <summary>
-    /// The scale of one 32-weight block (ggml's first loop of <c>quantize_row_iq4_nl_impl</c>), with its levels in
-    /// <paramref name="Lb"/>; 0 (and <paramref name="Lb"/> untouched) when the block's max is below 1e-15.
+    /// The scale of one 32-weight block (ggml's first loop of <c>quantize_row_iq4_nl_impl</c>); 0 when the block's
+    /// max is below 1e-15. The levels ggml picks in this loop are always recomputed afterwards, so they are not kept.
     /// </summary>
-    public static float BlockScale(ReadOnlySpan<float> xb, ReadOnlySpan<float> weight, Span<byte> Lb)
+    public static float BlockScale(ReadOnlySpan<float> xb, ReadOnlySpan<float> weight)
     {
-        var values = Iq4Values.KValues;
         float amax = 0, max = 0;
         for (int j = 0; j < 32; j++)
         {
@@ -43,6 +44,13 @@ internal static class Iq4Quantizer
             }
         }
         if (amax < 1e-15f) return 0;
+        if (Simd.Level >= SimdLevel.Avx2 && Avx2.IsSupported) return BlockScaleAvx2(xb, weight, max);
+        return BlockScaleScalar(xb, weight, max);
+    }
+
+    private static float BlockScaleScalar(ReadOnlySpan<float> xb, ReadOnlySpan<float> weight, float max)
+    {
+        var values = Iq4Values.KValues;
         float d = -max / values[0];
         float id = 1 / d;
         float sumqx = 0, sumq2 = 0;
@@ -50,7 +58,6 @@ internal static class Iq4Quantizer
         {
             float al = id * xb[j];
             int l = BestIndex(values, al);
-            Lb[j] = (byte)l;
             float q = values[l];
             float w = weight[j];
             sumqx += w * q * xb[j];
@@ -109,6 +116,11 @@ internal static class Iq4Quantizer
     /// <summary>Rounds to the nearest level index at inverse scale <paramref name="id"/>.</summary>
     public static void Levels(ReadOnlySpan<float> x, float id, Span<byte> L)
     {
+        if (Simd.Level >= SimdLevel.Avx2 && Avx2.IsSupported)
+        {
+            LevelsAvx2(x, id, L);
+            return;
+        }
         var values = Iq4Values.KValues;
         for (int j = 0; j < x.Length; j++) L[j] = (byte)BestIndex(values, id * x[j]);
     }
