@@ -20,11 +20,11 @@ internal static partial class Iq3Quantizer
         int nsteps = xxs ? 15 : 9;
         int ntrials = 2 * nsteps + 1;
         int nvec = (ntrials + 7) / 8;
-        int stride = 8 * nvec;
-        sbyte* Lall = stackalloc sbyte[32 * 32];
-        bool* onGridAll = stackalloc bool[32 * 8];
-        float* qT = stackalloc float[32 * 32];
-        int* lbuf = stackalloc int[32];
+        int* Lall = stackalloc int[32 * 32];    // [trial][element] levels
+        float* Q = stackalloc float[32 * 32];   // [trial][element] 2l+1; trials past ntrials stay 0
+        byte* offGrid = stackalloc byte[32];    // per trial: bit k set when group k was off the grid
+        int* ubuf = stackalloc int[8];
+        int* gbuf = stackalloc int[8];
         float* wx = stackalloc float[32];
         float* sx = stackalloc float[32];
         float* s2 = stackalloc float[32];
@@ -39,8 +39,7 @@ internal static partial class Iq3Quantizer
         fixed (int* laneStart = t.LaneStart)
         {
             for (int i = 0; i < 32; i++) wx[i] = weight[i] * xval[i];
-            for (int i = 0; i < 32; i++)
-                for (int trial = ntrials; trial < stride; trial++) qT[i * stride + trial] = 0;
+            new Span<float>(Q + 32 * ntrials, 32 * (8 * nvec - ntrials)).Clear();
 
             var one = Vector256.Create(1f);
             var half = Vector256.Create(0.5f);
@@ -48,6 +47,8 @@ internal static partial class Iq3Quantizer
             var mantissa = Vector256.Create(0x007fffff);
             var offset = Vector256.Create(0x00400000);
             var top = Vector256.Create(kMaxQ - 1);
+            var shifts = Vector256.Create(0u, 3, 6, 9, 0, 3, 6, 9);
+            var groupOrder = Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7);
             var x0 = Vector256.Load(xval);
             var x1 = Vector256.Load(xval + 8);
             var x2 = Vector256.Load(xval + 16);
@@ -60,43 +61,52 @@ internal static partial class Iq3Quantizer
                 float thisScale = 1 / id;
                 var vid = Vector256.Create(id);
                 // nearest_int(0.5f * (id * x - 1)) clamped to [0, 7], as the scalar code does it, eight at a time.
-                Levels(half * (vid * x0 - one) + magic, mantissa, offset, top).Store(lbuf);
-                Levels(half * (vid * x1 - one) + magic, mantissa, offset, top).Store(lbuf + 8);
-                Levels(half * (vid * x2 - one) + magic, mantissa, offset, top).Store(lbuf + 16);
-                Levels(half * (vid * x3 - one) + magic, mantissa, offset, top).Store(lbuf + 24);
+                var l0 = Levels(half * (vid * x0 - one) + magic, mantissa, offset, top);
+                var l1 = Levels(half * (vid * x1 - one) + magic, mantissa, offset, top);
+                var l2 = Levels(half * (vid * x2 - one) + magic, mantissa, offset, top);
+                var l3 = Levels(half * (vid * x3 - one) + magic, mantissa, offset, top);
+                int* La = Lall + 32 * trial;
+                float* Qa = Q + 32 * trial;
+                l0.Store(La); l1.Store(La + 8); l2.Store(La + 16); l3.Store(La + 24);
+                var two = Vector256.Create(2);
+                var oneI = Vector256<int>.One;
+                Avx.ConvertToVector256Single(l0 * two + oneI).Store(Qa);
+                Avx.ConvertToVector256Single(l1 * two + oneI).Store(Qa + 8);
+                Avx.ConvertToVector256Single(l2 * two + oneI).Store(Qa + 16);
+                Avx.ConvertToVector256Single(l3 * two + oneI).Store(Qa + 24);
 
-                sbyte* La = Lall + 32 * trial;
-                bool* og = onGridAll + 8 * trial;
-                for (int k = 0; k < 8; k++)
+                // u = l0 | l1 << 3 | l2 << 6 | l3 << 9 for the eight groups, then their map entries.
+                var h1 = Avx2.HorizontalAdd(Avx2.ShiftLeftLogicalVariable(l0, shifts), Avx2.ShiftLeftLogicalVariable(l1, shifts));
+                var h2 = Avx2.HorizontalAdd(Avx2.ShiftLeftLogicalVariable(l2, shifts), Avx2.ShiftLeftLogicalVariable(l3, shifts));
+                var u = Avx2.PermuteVar8x32(Avx2.HorizontalAdd(h1, h2), groupOrder);
+                var g = Avx2.GatherVector256(map, u, 4);
+                int off = Avx.MoveMask(g.AsSingle());
+                offGrid[trial] = (byte)off;
+                if (off == 0) continue;
+                u.Store(ubuf);
+                g.Store(gbuf);
+                do
                 {
-                    int* lk = lbuf + 4 * k;
-                    int u = lk[0] | lk[1] << 3 | lk[2] << 6 | lk[3] << 9;
-                    int g = map[u];
-                    if (g >= 0)
-                    {
-                        og[k] = true;
-                        La[4 * k] = (sbyte)lk[0]; La[4 * k + 1] = (sbyte)lk[1]; La[4 * k + 2] = (sbyte)lk[2]; La[4 * k + 3] = (sbyte)lk[3];
-                    }
-                    else
-                    {
-                        og[k] = false;
-                        g = BestNeighbour(neighbours + (-g - 1), lanes + laneStart[u], xval + 4 * k, waux + 4 * k, thisScale);
-                        sbyte* p = points + 4 * g;
-                        La[4 * k] = (sbyte)((p[0] - 1) / 2); La[4 * k + 1] = (sbyte)((p[1] - 1) / 2);
-                        La[4 * k + 2] = (sbyte)((p[2] - 1) / 2); La[4 * k + 3] = (sbyte)((p[3] - 1) / 2);
-                    }
-                }
-                for (int i = 0; i < 32; i++) qT[i * stride + trial] = 2 * La[i] + 1;
+                    int k = BitOperations.TrailingZeroCount(off);
+                    off &= off - 1;
+                    int best = BestNeighbour(neighbours + (-gbuf[k] - 1), lanes + laneStart[ubuf[k]], xval + 4 * k, waux + 4 * k, thisScale);
+                    // The winner's odd levels p (1..15): q = p and l = (p - 1) / 2.
+                    var p = Sse41.ConvertToVector128Int32(points + 4 * best);
+                    Sse2.ShiftRightArithmetic(p - Vector128<int>.One, 1).Store(La + 4 * k);
+                    Sse2.ConvertToVector128Single(p).Store(Qa + 4 * k);
+                } while (off != 0);
             }
 
+            // Lane j of chunk v is trial 8v + j: gather element i of eight trials 32 floats apart.
+            var trialStride = Vector256.Create(0, 32, 64, 96, 128, 160, 192, 224);
             for (int v = 0; v < nvec; v++)
             {
                 var accx = Vector256<float>.Zero;
                 var acc2 = Vector256<float>.Zero;
-                float* q = qT + 8 * v;
+                float* q = Q + 32 * 8 * v;
                 for (int i = 0; i < 32; i++)
                 {
-                    var qi = Vector256.Load(q + i * stride);
+                    var qi = Avx2.GatherVector256(q + i, trialStride, 4);
                     accx += Vector256.Create(wx[i]) * qi;
                     acc2 += Vector256.Create(weight[i]) * qi * qi;
                 }
@@ -104,21 +114,21 @@ internal static partial class Iq3Quantizer
                 acc2.Store(s2 + 8 * v);
             }
 
-            float best = 0;
+            float bestErr = 0;
             int winner = -1;
             for (int trial = 0; trial < ntrials; trial++)
             {
                 float sumqx = sx[trial], sumq2 = s2[trial];
-                if (sumq2 > 0 && sumqx * sumqx > best * sumq2)
+                if (sumq2 > 0 && sumqx * sumqx > bestErr * sumq2)
                 {
-                    scale = sumqx / sumq2; best = scale * sumqx;
+                    scale = sumqx / sumq2; bestErr = scale * sumqx;
                     winner = trial;
                 }
             }
             if (winner >= 0)
             {
-                new ReadOnlySpan<sbyte>(Lall + 32 * winner, 32).CopyTo(L);
-                new ReadOnlySpan<bool>(onGridAll + 8 * winner, 8).CopyTo(isOnGrid);
+                for (int i = 0; i < 32; i++) L[i] = (sbyte)Lall[32 * winner + i];
+                for (int k = 0; k < 8; k++) isOnGrid[k] = (offGrid[winner] >> k & 1) == 0;
             }
         }
         return scale;
@@ -129,23 +139,25 @@ internal static partial class Iq3Quantizer
         Vector256.Max(Vector256.Min((biased.AsInt32() & mantissa) - offset, top), Vector256<int>.Zero);
 
     /// <summary>
-    /// <see cref="Iq3Search.FindBestNeighbour"/> eight candidates at a time: each lane computes one candidate's error
-    /// with the scalar code's operations in its order; the winner is the first candidate with the smallest error
-    /// below float.MaxValue, which is what the scalar strict comparison picks.
+    /// <see cref="Iq3Search.FindBestNeighbour"/> eight candidates at a time. A coordinate takes one of eight levels,
+    /// so its error term <c>w * (scale*q - x) * (scale*q - x)</c> is computed once per level (the scalar code's
+    /// operations, so the same floats) and looked up per candidate with <c>vpermps</c>; the four terms are added in
+    /// the scalar order. The winner is the first candidate with the smallest error below float.MaxValue, which is
+    /// what the scalar strict comparison picks.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static unsafe int BestNeighbour(ushort* list, sbyte* lanes, float* xval, float* weight, float scale)
     {
         int count = list[0];
-        var vs = Vector256.Create(scale);
-        var xv0 = Vector256.Create(xval[0]);
-        var xv1 = Vector256.Create(xval[1]);
-        var xv2 = Vector256.Create(xval[2]);
-        var xv3 = Vector256.Create(xval[3]);
-        var w0 = Vector256.Create(weight[0]);
-        var w1 = Vector256.Create(weight[1]);
-        var w2 = Vector256.Create(weight[2]);
-        var w3 = Vector256.Create(weight[3]);
+        var q = Vector256.Create(scale) * Vector256.Create(1f, 3f, 5f, 7f, 9f, 11f, 13f, 15f);
+        var diff = q - Vector256.Create(xval[0]);
+        var t0 = Vector256.Create(weight[0]) * diff * diff;
+        diff = q - Vector256.Create(xval[1]);
+        var t1 = Vector256.Create(weight[1]) * diff * diff;
+        diff = q - Vector256.Create(xval[2]);
+        var t2 = Vector256.Create(weight[2]) * diff * diff;
+        diff = q - Vector256.Create(xval[3]);
+        var t3 = Vector256.Create(weight[3]) * diff * diff;
         var laneIds = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
         var floatMax = Vector256.Create(float.MaxValue);
         var inf = Vector256.Create(float.PositiveInfinity);
@@ -153,18 +165,10 @@ internal static partial class Iq3Quantizer
         int gridIndex = -1;
         for (int c = 0; c < count; c += 8, lanes += 32)
         {
-            var p0 = Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(lanes));
-            var p1 = Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(lanes + 8));
-            var p2 = Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(lanes + 16));
-            var p3 = Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(lanes + 24));
-            var diff = vs * p0 - xv0;
-            var d2 = w0 * diff * diff;
-            diff = vs * p1 - xv1;
-            d2 += w1 * diff * diff;
-            diff = vs * p2 - xv2;
-            d2 += w2 * diff * diff;
-            diff = vs * p3 - xv3;
-            d2 += w3 * diff * diff;
+            var d2 = Avx2.PermuteVar8x32(t0, Avx2.ConvertToVector256Int32(lanes));
+            d2 += Avx2.PermuteVar8x32(t1, Avx2.ConvertToVector256Int32(lanes + 8));
+            d2 += Avx2.PermuteVar8x32(t2, Avx2.ConvertToVector256Int32(lanes + 16));
+            d2 += Avx2.PermuteVar8x32(t3, Avx2.ConvertToVector256Int32(lanes + 24));
             // Padding lanes, and errors the scalar comparison with float.MaxValue rejects (Inf, NaN), never win.
             var valid = Vector256.LessThan(d2, floatMax) & Vector256.LessThan(laneIds, Vector256.Create(count - c)).AsSingle();
             d2 = Vector256.ConditionalSelect(valid, d2, inf);

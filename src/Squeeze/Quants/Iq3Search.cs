@@ -94,14 +94,14 @@ internal sealed class Iq3Search
             for (int c = 0; c < count; c += 8)
                 for (int i = 0; i < 4; i++)
                     for (int j = 0; j < 8; j++)
-                        lanes.Add(c + j < count ? Points[4 * Neighbours[offset + 1 + c + j] + i] : (sbyte)0);
+                        lanes.Add(c + j < count ? (sbyte)((Points[4 * Neighbours[offset + 1 + c + j] + i] - 1) / 2) : (sbyte)0);
         }
         NeighbourLanes = lanes.ToArray();
     }
 
     /// <summary>
     /// The neighbour lists' points transposed for SIMD: for an off-grid point u, starting at <see cref="LaneStart"/>[u],
-    /// chunks of eight candidates stored as four rows of eight odd levels (element i of candidate c+j at 32c/8 + 8i + j).
+    /// chunks of eight candidates stored as four rows of eight levels 0..7 (element i of candidate c+j at 32c/8 + 8i + j).
     /// </summary>
     public readonly sbyte[] NeighbourLanes;
 

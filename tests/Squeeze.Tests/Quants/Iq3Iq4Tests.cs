@@ -61,11 +61,11 @@ public class Iq3Iq4Tests
             var actual = t.Neighbours.AsSpan(offset + 1, count).ToArray().Select(v => (int)v).ToArray();
             Assert.Equal(expected, actual);
 
-            // The SIMD copy of the list: four rows of eight levels per chunk of eight candidates.
+            // The SIMD copy of the list: four rows of eight levels (0..7) per chunk of eight candidates.
             int start = t.LaneStart[u];
             for (int j = 0; j < count; j++)
                 for (int i = 0; i < 4; i++)
-                    Assert.Equal(t.Points[4 * actual[j] + i], t.NeighbourLanes[start + 32 * (j / 8) + 8 * i + j % 8]);
+                    Assert.Equal((t.Points[4 * actual[j] + i] - 1) / 2, t.NeighbourLanes[start + 32 * (j / 8) + 8 * i + j % 8]);
         }
         Assert.Equal(gridSize, onGrid);
     }
