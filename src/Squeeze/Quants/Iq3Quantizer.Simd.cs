@@ -134,6 +134,16 @@ internal static partial class Iq3Quantizer
         return scale;
     }
 
+    /// <summary>The SIMD neighbour search for the off-grid point <paramref name="u"/> (used by the refit after the scan).</summary>
+    private static unsafe int BestNeighbourAvx2(Iq3Search t, int u, ReadOnlySpan<float> xval, ReadOnlySpan<float> weight, float scale)
+    {
+        fixed (ushort* neighbours = t.Neighbours)
+        fixed (sbyte* lanes = t.NeighbourLanes)
+        fixed (float* x = xval)
+        fixed (float* w = weight)
+            return BestNeighbour(neighbours + (-t.Map[u] - 1), lanes + t.LaneStart[u], x, w, scale);
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<int> Levels(Vector256<float> biased, Vector256<int> mantissa, Vector256<int> offset, Vector256<int> top) =>
         Vector256.Max(Vector256.Min((biased.AsInt32() & mantissa) - offset, top), Vector256<int>.Zero);

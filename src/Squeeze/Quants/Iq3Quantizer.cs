@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics.X86;
 using Squeeze.Numerics;
 
@@ -19,6 +20,7 @@ internal static partial class Iq3Quantizer
     /// Returns the sub-block scale (0 when the sub-block is skipped, <paramref name="skipped"/> set) and fills
     /// <paramref name="gridIndex"/> (8 grid indices) and <paramref name="signs"/> (4 bytes).
     /// </summary>
+    [SkipLocalsInit]
     public static float QuantizeSubBlock(Iq3Search t, bool xxs, ReadOnlySpan<float> xb, ReadOnlySpan<float> weight,
         Span<int> gridIndex, Span<byte> signs, out bool skipped)
     {
@@ -82,7 +84,8 @@ internal static partial class Iq3Quantizer
 
         float scale = max / (2 * kMaxQ - 1);
         isOnGrid.Fill(xxs);
-        if (Simd.Level >= SimdLevel.Avx2 && Avx2.IsSupported)
+        bool simd = Simd.Level >= SimdLevel.Avx2 && Avx2.IsSupported;
+        if (simd)
             scale = ScanAvx2(t, xxs, max, xval, weight, waux, L, isOnGrid, scale);
         else
             scale = ScanScalar(t, xxs, max, xval, weight, waux, L, isOnGrid, scale);
@@ -105,7 +108,8 @@ internal static partial class Iq3Quantizer
                 }
                 int g = map[u];
                 if (g < 0)
-                    g = t.FindBestNeighbour(-g - 1, xval.Slice(4 * k, 4), waux.Slice(4 * k, 4), scale, L.Slice(4 * k, 4));
+                    g = simd ? BestNeighbourAvx2(t, u, xval.Slice(4 * k, 4), waux.Slice(4 * k, 4), scale)
+                             : t.FindBestNeighbour(-g - 1, xval.Slice(4 * k, 4), waux.Slice(4 * k, 4), scale, L.Slice(4 * k, 4));
                 for (int i = 0; i < 4; i++) L[4 * k + i] = (sbyte)((points[4 * g + i] - 1) / 2);
             }
             float sumqx = 0, sumq2 = 0;
