@@ -44,6 +44,7 @@ internal static partial class Iq4Quantizer
             }
         }
         if (amax < 1e-15f) return 0;
+        if (Simd.Level >= SimdLevel.Avx512 && Avx512F.IsSupported) return BlockScaleAvx512(xb, weight, max);
         if (Simd.Level >= SimdLevel.Avx2 && Avx2.IsSupported) return BlockScaleAvx2(xb, weight, max);
         return BlockScaleScalar(xb, weight, max);
     }
@@ -116,7 +117,12 @@ internal static partial class Iq4Quantizer
     /// <summary>Rounds to the nearest level index at inverse scale <paramref name="id"/>.</summary>
     public static void Levels(ReadOnlySpan<float> x, float id, Span<byte> L)
     {
-        if (Simd.Level >= SimdLevel.Avx2 && Avx2.IsSupported)
+        if (Simd.Level >= SimdLevel.Avx512 && Avx512F.IsSupported && x.Length % 16 == 0)
+        {
+            LevelsAvx512(x, id, L);
+            return;
+        }
+        if (Simd.Level >= SimdLevel.Avx2 && Avx2.IsSupported && x.Length % 8 == 0)
         {
             LevelsAvx2(x, id, L);
             return;
