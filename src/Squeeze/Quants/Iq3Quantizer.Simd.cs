@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Numerics;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using Squeeze.Numerics;
 
 namespace Squeeze.Quants;
 
@@ -17,6 +18,8 @@ internal static partial class Iq3Quantizer
     private static unsafe float ScanAvx2(Iq3Search t, bool xxs, float max, ReadOnlySpan<float> xvalSpan, ReadOnlySpan<float> weightSpan,
         ReadOnlySpan<float> wauxSpan, Span<sbyte> L, Span<bool> isOnGrid, float scale)
     {
+        // Sixteen-wide neighbour search only pays for the 512-point grid's longer lists (3 distances, up to 38 points).
+        bool wide = !xxs && Simd.Level >= SimdLevel.Avx512 && Vector512.IsHardwareAccelerated;
         int nsteps = xxs ? 15 : 9;
         int ntrials = 2 * nsteps + 1;
         int nvec = (ntrials + 7) / 8;
@@ -89,7 +92,9 @@ internal static partial class Iq3Quantizer
                 {
                     int k = BitOperations.TrailingZeroCount(off);
                     off &= off - 1;
-                    int best = BestNeighbour(neighbours + (-gbuf[k] - 1), lanes + laneStart[ubuf[k]], xval + 4 * k, waux + 4 * k, thisScale);
+                    int best = wide
+                        ? BestNeighbour16(neighbours + (-gbuf[k] - 1), lanes + laneStart[ubuf[k]], xval + 4 * k, waux + 4 * k, thisScale)
+                        : BestNeighbour(neighbours + (-gbuf[k] - 1), lanes + laneStart[ubuf[k]], xval + 4 * k, waux + 4 * k, thisScale);
                     // The winner's odd levels p (1..15): q = p and l = (p - 1) / 2.
                     var p = Sse41.ConvertToVector128Int32(points + 4 * best);
                     Sse2.ShiftRightArithmetic(p - Vector128<int>.One, 1).Store(La + 4 * k);
@@ -196,4 +201,59 @@ internal static partial class Iq3Quantizer
         if (gridIndex < 0) throw new InvalidOperationException("IQ3 quantizer: no neighbour has a finite error (non-finite input); ggml aborts here too");
         return gridIndex;
     }
+
+    /// <summary>
+    /// <see cref="BestNeighbour"/> sixteen candidates at a time (AVX-512): two chunks of the lane table per step,
+    /// so the longer lists of the 512-point grid need one step where eight lanes need two.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe int BestNeighbour16(ushort* list, sbyte* lanes, float* xval, float* weight, float scale)
+    {
+        int count = list[0];
+        var q = Vector256.Create(scale) * Vector256.Create(1f, 3f, 5f, 7f, 9f, 11f, 13f, 15f);
+        var diff = q - Vector256.Create(xval[0]);
+        var t0 = Vector256.Create(weight[0]) * diff * diff;
+        diff = q - Vector256.Create(xval[1]);
+        var t1 = Vector256.Create(weight[1]) * diff * diff;
+        diff = q - Vector256.Create(xval[2]);
+        var t2 = Vector256.Create(weight[2]) * diff * diff;
+        diff = q - Vector256.Create(xval[3]);
+        var t3 = Vector256.Create(weight[3]) * diff * diff;
+        var w0 = Vector512.Create(t0, t0);
+        var w1 = Vector512.Create(t1, t1);
+        var w2 = Vector512.Create(t2, t2);
+        var w3 = Vector512.Create(t3, t3);
+        var laneIds = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        var floatMax = Vector512.Create(float.MaxValue);
+        var inf = Vector512.Create(float.PositiveInfinity);
+        float bestD2 = float.MaxValue;
+        int gridIndex = -1;
+        for (int c = 0; c < count; c += 16, lanes += 64)
+        {
+            var d2 = Avx512F.PermuteVar16x32(w0, Levels16(lanes));
+            d2 += Avx512F.PermuteVar16x32(w1, Levels16(lanes + 8));
+            d2 += Avx512F.PermuteVar16x32(w2, Levels16(lanes + 16));
+            d2 += Avx512F.PermuteVar16x32(w3, Levels16(lanes + 24));
+            var valid = Vector512.LessThan(d2, floatMax) & Vector512.LessThan(laneIds, Vector512.Create(count - c)).AsSingle();
+            d2 = Vector512.ConditionalSelect(valid, d2, inf);
+            var m = Avx.Min(d2.GetLower(), d2.GetUpper());
+            m = Avx.Min(m, Avx.Permute2x128(m, m, 1));
+            m = Avx.Min(m, Avx.Permute(m, 0b01_00_11_10));
+            m = Avx.Min(m, Avx.Permute(m, 0b10_11_00_01));
+            float chunkMin = m.ToScalar();
+            if (chunkMin < bestD2)
+            {
+                bestD2 = chunkMin;
+                ulong equal = Vector512.Equals(d2, Vector512.Create(chunkMin)).ExtractMostSignificantBits();
+                gridIndex = list[1 + c + BitOperations.TrailingZeroCount(equal)];
+            }
+        }
+        if (gridIndex < 0) throw new InvalidOperationException("IQ3 quantizer: no neighbour has a finite error (non-finite input); ggml aborts here too");
+        return gridIndex;
+    }
+
+    /// <summary>Row <c>i</c> of two consecutive chunks (8 levels each, 32 bytes apart) as sixteen int32 indices.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe Vector512<int> Levels16(sbyte* row) =>
+        Avx512F.ConvertToVector512Int32(Vector128.Create(*(ulong*)row, *(ulong*)(row + 32)).AsSByte());
 }

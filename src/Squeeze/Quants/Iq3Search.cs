@@ -96,6 +96,8 @@ internal sealed class Iq3Search
                     for (int j = 0; j < 8; j++)
                         lanes.Add(c + j < count ? (sbyte)((Points[4 * Neighbours[offset + 1 + c + j] + i] - 1) / 2) : (sbyte)0);
         }
+        // Padding: the 16-wide search reads a second chunk past a list's last one (masked off).
+        for (int i = 0; i < 32; i++) lanes.Add(0);
         NeighbourLanes = lanes.ToArray();
     }
 
