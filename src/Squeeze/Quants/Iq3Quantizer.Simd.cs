@@ -139,6 +139,30 @@ internal static partial class Iq3Quantizer
         return scale;
     }
 
+    /// <summary>
+    /// The element-wise start of a sub-block, eight at a time: <c>waux = sqrt(weight)</c>, <c>xval = |x|</c> as the
+    /// scalar code forms it (<c>x &gt;= 0 ? x : -x</c>, so -0 stays -0 and NaN is negated) and per group of eight the
+    /// bits of the elements that are not <c>&gt;= 0</c>.
+    /// </summary>
+    private static unsafe void SplitSignsAvx2(ReadOnlySpan<float> xbSpan, ReadOnlySpan<float> weightSpan, Span<float> xvalSpan,
+        Span<float> wauxSpan, Span<int> negatives)
+    {
+        fixed (float* xb = xbSpan)
+        fixed (float* weight = weightSpan)
+        fixed (float* xval = xvalSpan)
+        fixed (float* waux = wauxSpan)
+        {
+            for (int k = 0; k < 4; k++)
+            {
+                Vector256.Sqrt(Vector256.Load(weight + 8 * k)).Store(waux + 8 * k);
+                var x = Vector256.Load(xb + 8 * k);
+                var nonNegative = Vector256.GreaterThanOrEqual(x, Vector256<float>.Zero);
+                Vector256.ConditionalSelect(nonNegative, x, x ^ Vector256.Create(-0f)).Store(xval + 8 * k);
+                negatives[k] = ~Avx.MoveMask(nonNegative) & 0xff;
+            }
+        }
+    }
+
     /// <summary>The SIMD neighbour search for the off-grid point <paramref name="u"/> (used by the refit after the scan).</summary>
     private static unsafe int BestNeighbourAvx2(Iq3Search t, int u, ReadOnlySpan<float> xval, ReadOnlySpan<float> weight, float scale)
     {

@@ -30,21 +30,32 @@ internal static partial class Iq3Quantizer
         Span<bool> isOnGrid = stackalloc bool[8];
         var map = t.Map;
         var points = t.Points;
+        bool simd = Simd.Level >= SimdLevel.Avx2 && Avx2.IsSupported;
 
-        for (int i = 0; i < 32; i++) waux[i] = MathF.Sqrt(weight[i]);
+        Span<int> negatives = stackalloc int[4];
+        if (simd) SplitSignsAvx2(xb, weight, xval, waux, negatives);
+        else
+        {
+            for (int i = 0; i < 32; i++) waux[i] = MathF.Sqrt(weight[i]);
+            for (int k = 0; k < 4; k++)
+            {
+                int bits = 0;
+                for (int i = 0; i < 8; i++)
+                {
+                    float v = xb[8 * k + i];
+                    if (v >= 0) xval[8 * k + i] = v;
+                    else
+                    {
+                        xval[8 * k + i] = -v; bits |= 1 << i;
+                    }
+                }
+                negatives[k] = bits;
+            }
+        }
         for (int k = 0; k < 4; k++)
         {
-            int nflip = 0;
-            int s = 0;
-            for (int i = 0; i < 8; i++)
-            {
-                float v = xb[8 * k + i];
-                if (v >= 0) xval[8 * k + i] = v;
-                else
-                {
-                    xval[8 * k + i] = -v; nflip++; s |= 1 << i;
-                }
-            }
+            int s = negatives[k];
+            int nflip = System.Numerics.BitOperations.PopCount((uint)s);
             if (xxs)
             {
                 if ((nflip & 1) != 0)
@@ -84,7 +95,6 @@ internal static partial class Iq3Quantizer
 
         float scale = max / (2 * kMaxQ - 1);
         isOnGrid.Fill(xxs);
-        bool simd = Simd.Level >= SimdLevel.Avx2 && Avx2.IsSupported;
         if (simd)
             scale = ScanAvx2(t, xxs, max, xval, weight, waux, L, isOnGrid, scale);
         else
