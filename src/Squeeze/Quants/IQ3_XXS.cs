@@ -22,6 +22,7 @@ internal sealed partial class IQ3_XXS : IQuantKernel
 
     public void QuantizeRow(ReadOnlySpan<float> src, Span<byte> dst, ReadOnlySpan<float> importance)
     {
+        IqDot.CheckQuantizeArgs(src, dst, importance, QK_K, BlockBytes);
         int nbl = src.Length / QK_K;
         var t = Iq3Search.Grid256;
         Span<float> scales = stackalloc float[QK_K / 32];
@@ -85,6 +86,7 @@ internal sealed partial class IQ3_XXS : IQuantKernel
 
     public void DequantizeRow(ReadOnlySpan<byte> src, Span<float> dst)
     {
+        IqDot.CheckDequantizeArgs(src, dst, QK_K, BlockBytes);
         int nb = dst.Length / QK_K;
         var grid = Iq3Grids.Iq3xxsGrid;
         var ksigns = Iq3Grids.Signs;

@@ -20,6 +20,7 @@ internal sealed partial class IQ4_NL : IQuantKernel
 
     public void QuantizeRow(ReadOnlySpan<float> src, Span<byte> dst, ReadOnlySpan<float> importance)
     {
+        IqDot.CheckQuantizeArgs(src, dst, importance, QK4_NL, BlockBytes);
         int nblock = src.Length / QK4_NL;
         Span<float> weight = stackalloc float[QK4_NL];
         Span<byte> L = stackalloc byte[QK4_NL];
@@ -40,6 +41,7 @@ internal sealed partial class IQ4_NL : IQuantKernel
 
     public void DequantizeRow(ReadOnlySpan<byte> src, Span<float> dst)
     {
+        IqDot.CheckDequantizeArgs(src, dst, QK4_NL, BlockBytes);
         int nb = dst.Length / QK4_NL;
         var values = Iq4Values.KValues;
         for (int i = 0; i < nb; i++)

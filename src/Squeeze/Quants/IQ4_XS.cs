@@ -23,6 +23,7 @@ internal sealed partial class IQ4_XS : IQuantKernel
 
     public void QuantizeRow(ReadOnlySpan<float> src, Span<byte> dst, ReadOnlySpan<float> importance)
     {
+        IqDot.CheckQuantizeArgs(src, dst, importance, QK_K, BlockBytes);
         int nblock = src.Length / QK_K;
         Span<float> weight = stackalloc float[32];
         Span<float> scales = stackalloc float[QK_K / 32];
@@ -71,6 +72,7 @@ internal sealed partial class IQ4_XS : IQuantKernel
 
     public void DequantizeRow(ReadOnlySpan<byte> src, Span<float> dst)
     {
+        IqDot.CheckDequantizeArgs(src, dst, QK_K, BlockBytes);
         int nb = dst.Length / QK_K;
         var values = Iq4Values.KValues;
         for (int i = 0; i < nb; i++)

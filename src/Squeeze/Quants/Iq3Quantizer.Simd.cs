@@ -102,18 +102,24 @@ internal static partial class Iq3Quantizer
                 } while (off != 0);
             }
 
-            // Lane j of chunk v is trial 8v + j: gather element i of eight trials 32 floats apart.
-            var trialStride = Vector256.Create(0, 32, 64, 96, 128, 160, 192, 224);
+            // Lane j of chunk v is trial 8v + j: transpose 8 x 8 tiles of Q so each step reads element i of eight
+            // trials, and every lane still adds its terms for i = 0..31 in order.
             for (int v = 0; v < nvec; v++)
             {
                 var accx = Vector256<float>.Zero;
                 var acc2 = Vector256<float>.Zero;
-                float* q = Q + 32 * 8 * v;
-                for (int i = 0; i < 32; i++)
+                float* rows = Q + 32 * 8 * v;
+                for (int e = 0; e < 32; e += 8)
                 {
-                    var qi = Avx2.GatherVector256(q + i, trialStride, 4);
-                    accx += Vector256.Create(wx[i]) * qi;
-                    acc2 += Vector256.Create(weight[i]) * qi * qi;
+                    Transpose8x8(rows + e, out var c0, out var c1, out var c2, out var c3, out var c4, out var c5, out var c6, out var c7);
+                    Accumulate(c0, wx[e], weight[e], ref accx, ref acc2);
+                    Accumulate(c1, wx[e + 1], weight[e + 1], ref accx, ref acc2);
+                    Accumulate(c2, wx[e + 2], weight[e + 2], ref accx, ref acc2);
+                    Accumulate(c3, wx[e + 3], weight[e + 3], ref accx, ref acc2);
+                    Accumulate(c4, wx[e + 4], weight[e + 4], ref accx, ref acc2);
+                    Accumulate(c5, wx[e + 5], weight[e + 5], ref accx, ref acc2);
+                    Accumulate(c6, wx[e + 6], weight[e + 6], ref accx, ref acc2);
+                    Accumulate(c7, wx[e + 7], weight[e + 7], ref accx, ref acc2);
                 }
                 accx.Store(sx + 8 * v);
                 acc2.Store(s2 + 8 * v);
@@ -171,6 +177,53 @@ internal static partial class Iq3Quantizer
         fixed (float* x = xval)
         fixed (float* w = weight)
             return BestNeighbour(neighbours + (-t.Map[u] - 1), lanes + t.LaneStart[u], x, w, scale);
+    }
+
+    /// <summary>One least-squares step for eight trials: <c>sumqx += (w*x) * q</c>, <c>sumq2 += (w*q) * q</c>, as ggml orders them.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Accumulate(Vector256<float> q, float wx, float w, ref Vector256<float> accx, ref Vector256<float> acc2)
+    {
+        accx += Vector256.Create(wx) * q;
+        acc2 += Vector256.Create(w) * q * q;
+    }
+
+    /// <summary>Columns of the 8 x 8 tile whose rows are eight floats at <paramref name="p"/>, 32 floats apart.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Transpose8x8(float* p, out Vector256<float> c0, out Vector256<float> c1, out Vector256<float> c2,
+        out Vector256<float> c3, out Vector256<float> c4, out Vector256<float> c5, out Vector256<float> c6, out Vector256<float> c7)
+    {
+        var r0 = Avx.LoadVector256(p);
+        var r1 = Avx.LoadVector256(p + 32);
+        var r2 = Avx.LoadVector256(p + 64);
+        var r3 = Avx.LoadVector256(p + 96);
+        var r4 = Avx.LoadVector256(p + 128);
+        var r5 = Avx.LoadVector256(p + 160);
+        var r6 = Avx.LoadVector256(p + 192);
+        var r7 = Avx.LoadVector256(p + 224);
+        var t0 = Avx.UnpackLow(r0, r1);
+        var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3);
+        var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5);
+        var t5 = Avx.UnpackHigh(r4, r5);
+        var t6 = Avx.UnpackLow(r6, r7);
+        var t7 = Avx.UnpackHigh(r6, r7);
+        var u0 = Avx.Shuffle(t0, t2, 0x44);
+        var u1 = Avx.Shuffle(t0, t2, 0xEE);
+        var u2 = Avx.Shuffle(t1, t3, 0x44);
+        var u3 = Avx.Shuffle(t1, t3, 0xEE);
+        var u4 = Avx.Shuffle(t4, t6, 0x44);
+        var u5 = Avx.Shuffle(t4, t6, 0xEE);
+        var u6 = Avx.Shuffle(t5, t7, 0x44);
+        var u7 = Avx.Shuffle(t5, t7, 0xEE);
+        c0 = Avx.Permute2x128(u0, u4, 0x20);
+        c1 = Avx.Permute2x128(u1, u5, 0x20);
+        c2 = Avx.Permute2x128(u2, u6, 0x20);
+        c3 = Avx.Permute2x128(u3, u7, 0x20);
+        c4 = Avx.Permute2x128(u0, u4, 0x31);
+        c5 = Avx.Permute2x128(u1, u5, 0x31);
+        c6 = Avx.Permute2x128(u2, u6, 0x31);
+        c7 = Avx.Permute2x128(u3, u7, 0x31);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -67,4 +67,19 @@ internal static class IqDot
         else if (exp == 0) o = BitConverter.SingleToUInt32Bits(BitConverter.UInt32BitsToSingle(o + (1u << 23)) - 1f / 16384f); // zero, subnormal
         return BitConverter.UInt32BitsToSingle(o | (uint)(h & 0x8000) << 16);
     }
+
+    /// <summary>Rejects a row that is not whole blocks, a short destination or importance of the wrong length.</summary>
+    public static void CheckQuantizeArgs(ReadOnlySpan<float> src, Span<byte> dst, ReadOnlySpan<float> importance, int blockSize, int blockBytes)
+    {
+        if (src.Length % blockSize != 0) throw new ArgumentException($"row of {src.Length} values is not whole blocks of {blockSize}", nameof(src));
+        if (dst.Length < (long)src.Length / blockSize * blockBytes) throw new ArgumentException($"dst has {dst.Length} bytes, needs {src.Length / blockSize * blockBytes}", nameof(dst));
+        if (!importance.IsEmpty && importance.Length != src.Length) throw new ArgumentException($"importance has {importance.Length} weights, expected {src.Length}", nameof(importance));
+    }
+
+    /// <summary>Rejects a destination that is not whole blocks or a source shorter than its blocks.</summary>
+    public static void CheckDequantizeArgs(ReadOnlySpan<byte> src, Span<float> dst, int blockSize, int blockBytes)
+    {
+        if (dst.Length % blockSize != 0) throw new ArgumentException($"row of {dst.Length} values is not whole blocks of {blockSize}", nameof(dst));
+        if (src.Length < (long)dst.Length / blockSize * blockBytes) throw new ArgumentException($"src has {src.Length} bytes, needs {dst.Length / blockSize * blockBytes}", nameof(src));
+    }
 }
