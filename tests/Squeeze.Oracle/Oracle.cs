@@ -24,6 +24,9 @@ public static unsafe class Oracle
         if (importance.IsEmpty && Native.ggml_quantize_requires_imatrix((int)type))
             throw new ArgumentException($"{traits.Name} requires importance weights");
         if (dst.Length != traits.RowSize(nPerRow) * nrows) throw new ArgumentException("dst length != nrows * row size");
+        if (Iq3SearchAborts(type, src, nPerRow, importance))
+            throw new ArgumentException($"ggml aborts quantizing these rows to {traits.Name}: squares of the values overflow float, every "
+                + "error in its grid search is Inf or NaN and GGML_ASSERT(grid_index >= 0) in iq3_find_best_neighbour fires");
         fixed (float* s = src)
         fixed (float* w = importance)
         fixed (byte* d = dst)
@@ -31,6 +34,28 @@ public static unsafe class Oracle
             nuint written = Native.ggml_quantize_chunk((int)type, s, d, 0, nrows, nPerRow, importance.IsEmpty ? null : w);
             if ((long)written != dst.Length) throw new InvalidOperationException($"ggml wrote {written} bytes, expected {dst.Length}");
         }
+    }
+
+    /// <summary>
+    /// Whether ggml's IQ3_XXS / IQ3_S quantizer would abort the process: when x*x overflows (or, with importance,
+    /// a super-block's sum of squares does) the search weights are Inf, no neighbour has a finite error and
+    /// <c>iq3_find_best_neighbour</c> asserts. Conservative: such rows are refused rather than risked.
+    /// </summary>
+    private static bool Iq3SearchAborts(GgmlType type, ReadOnlySpan<float> src, int nPerRow, ReadOnlySpan<float> importance)
+    {
+        if (type is not (GgmlType.IQ3_XXS or GgmlType.IQ3_S)) return false;
+        for (int b = 0; b + 256 <= src.Length; b += 256)
+        {
+            float sumx2 = 0;
+            for (int i = b; i < b + 256; i++)
+            {
+                float x2 = src[i] * src[i];
+                if (!float.IsFinite(x2)) return true;
+                sumx2 += x2;
+            }
+            if (!importance.IsEmpty && !float.IsFinite(2 * sumx2)) return true;
+        }
+        return false;
     }
 
     /// <summary>

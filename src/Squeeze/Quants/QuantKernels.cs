@@ -31,6 +31,10 @@ public static class QuantKernels
         yield return Q4_K.Instance;
         yield return Q5_K.Instance;
         yield return Q6_K.Instance;
+        yield return new IQ3_XXS();
+        yield return new IQ3_S();
+        yield return new IQ4_NL();
+        yield return new IQ4_XS();
     }
 
     private static IQuantKernel?[] Build()

@@ -29,6 +29,10 @@ public static class RandomBlocks
         [GgmlType.Q2_0] = [0],
         [GgmlType.TQ1_0] = [52],
         [GgmlType.TQ2_0] = [64],
+        [GgmlType.IQ3_XXS] = [0],
+        [GgmlType.IQ3_S] = [0],
+        [GgmlType.IQ4_NL] = [0],
+        [GgmlType.IQ4_XS] = [0],
     };
 
     /// <summary>Types whose scales need more than fp16 fields made finite (E8M0, E4M3, packed scales, f32).</summary>
