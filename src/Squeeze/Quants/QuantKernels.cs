@@ -10,7 +10,7 @@ public static class QuantKernels
 
     private static IEnumerable<IQuantKernel> Registered()
     {
-        yield break;
+        yield return new IQ2_XXS();
     }
 
     private static IQuantKernel?[] Build()

@@ -13,6 +13,10 @@ public static class RandomBlocks
     private static readonly Dictionary<GgmlType, int[]> Fp16Fields = new()
     {
         // Filled by each format: e.g. [GgmlType.Q4_0] = [0] (d at offset 0).
+        [GgmlType.IQ2_XXS] = [0],
+        [GgmlType.IQ2_XS] = [0],
+        [GgmlType.IQ2_S] = [0],
+        [GgmlType.IQ1_S] = [0],
     };
 
     /// <summary>Types whose scales need more than fp16 fields made finite (E8M0, E4M3, packed scales, f32).</summary>
