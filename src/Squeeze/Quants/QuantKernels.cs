@@ -11,6 +11,8 @@ public static class QuantKernels
     private static IEnumerable<IQuantKernel> Registered()
     {
         yield return new IQ2_XXS();
+        yield return new IQ2_XS();
+        yield return new IQ2_S();
     }
 
     private static IQuantKernel?[] Build()
