@@ -13,6 +13,8 @@ public static class QuantKernels
         yield return new IQ2_XXS();
         yield return new IQ2_XS();
         yield return new IQ2_S();
+        yield return new IQ1_S();
+        yield return new IQ1_M();
     }
 
     private static IQuantKernel?[] Build()
