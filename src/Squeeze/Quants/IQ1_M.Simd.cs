@@ -54,4 +54,54 @@ internal sealed partial class IQ1_M
         }
         return Iq2Dot.HorizontalSum(acc1) + Delta * Iq2Dot.HorizontalSum(acc2);
     }
+
+    // Eight splits per vector: every lane performs the scalar loop's multiplications and additions in the same
+    // order (no fused multiply-add), so the sums are bitwise those of PairSumsScalar.
+    private static void PairSumsAvx2(ReadOnlySpan<float> xb, ReadOnlySpan<float> weight, ReadOnlySpan<int> idx, Span<float> pairSums)
+    {
+        var xp0 = Vector256.Create(XP[0]); var xp1 = Vector256.Create(XP[1]); var xp2 = Vector256.Create(XP[2]);
+        var xm0 = Vector256.Create(XM[0]); var xm1 = Vector256.Create(XM[1]); var xm2 = Vector256.Create(XM[2]);
+        ref float ps = ref MemoryMarshal.GetReference(pairSums);
+        for (int pr = 0; pr < PairStride; pr += 8)
+        {
+            var i1 = Vector256.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(PairI1), (nuint)pr);
+            var i2 = Vector256.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(PairI2), (nuint)pr);
+            Vector256<float> qx0 = default, qx1 = default, qx2 = default, qx3 = default;
+            Vector256<float> q20 = default, q21 = default, q22 = default, q23 = default;
+            for (int j = 0; j < BlockSize; j++)
+            {
+                var jv = Vector256.Create(j);
+                var below1 = Vector256.LessThan(jv, i1).AsSingle();
+                var below2 = Vector256.LessThan(jv, i2).AsSingle();
+                var p = Vector256.ConditionalSelect(below1, xp0, Vector256.ConditionalSelect(below2, xp1, xp2));
+                var m = Vector256.ConditionalSelect(below1, xm0, Vector256.ConditionalSelect(below2, xm1, xm2));
+                int i = idx[j];
+                var w = Vector256.Create(weight[i]);
+                var x = Vector256.Create(xb[i]);
+                var wp = w * p;
+                var wm = w * m;
+                var wpx = wp * x;
+                var wmx = wm * x;
+                var wpp = wp * p;
+                var wmm = wm * m;
+                qx0 += wpx; qx3 += wmx; q20 += wpp; q23 += wmm;
+                if (i < BlockSize / 2)
+                {
+                    qx1 += wpx; qx2 += wmx; q21 += wpp; q22 += wmm;
+                }
+                else
+                {
+                    qx2 += wpx; qx1 += wmx; q22 += wpp; q21 += wmm;
+                }
+            }
+            qx0.StoreUnsafe(ref ps, (nuint)(0 * PairStride + pr));
+            qx1.StoreUnsafe(ref ps, (nuint)(1 * PairStride + pr));
+            qx2.StoreUnsafe(ref ps, (nuint)(2 * PairStride + pr));
+            qx3.StoreUnsafe(ref ps, (nuint)(3 * PairStride + pr));
+            q20.StoreUnsafe(ref ps, (nuint)(4 * PairStride + pr));
+            q21.StoreUnsafe(ref ps, (nuint)(5 * PairStride + pr));
+            q22.StoreUnsafe(ref ps, (nuint)(6 * PairStride + pr));
+            q23.StoreUnsafe(ref ps, (nuint)(7 * PairStride + pr));
+        }
+    }
 }

@@ -50,8 +50,7 @@ internal sealed partial class IQ1_M : IQuantKernel
         Span<int> idx = stackalloc int[BlockSize];
         Span<int> index = stackalloc int[BlockSize / 8];
         Span<sbyte> shifts = stackalloc sbyte[QK_K / BlockSize];
-        Span<float> sumqx = stackalloc float[4];
-        Span<float> sumq2 = stackalloc float[4];
+        Span<float> pairSums = stackalloc float[8 * PairStride];
         Span<ushort> sc = stackalloc ushort[4];
         ReadOnlySpan<float> xp = XP, xm = XM;
 
@@ -82,41 +81,17 @@ internal sealed partial class IQ1_M : IQuantKernel
                 float bestScore = -float.MaxValue, scale = max;
                 int besti1 = -1, besti2 = -1, bestK = -1;
                 // k: shifts of the two groups of 8, 0: (+,+), 1: (+,-), 2: (-,+), 3: (-,-).
-                for (int i1 = 0; i1 <= BlockSize; i1++)
+                if (Simd.Level >= SimdLevel.Avx2) PairSumsAvx2(xb, weight, idx, pairSums);
+                else PairSumsScalar(xb, weight, idx, pairSums);
+                for (int pr = 0; pr < PairCount; pr++)
                 {
-                    for (int i2 = i1; i2 <= BlockSize; i2++)
+                    for (int k = 0; k < 4; k++)
                     {
-                        sumqx.Clear();
-                        sumq2.Clear();
-                        for (int j = 0; j < BlockSize; j++)
+                        float qx = pairSums[k * PairStride + pr], q2 = pairSums[(4 + k) * PairStride + pr];
+                        if (q2 > 0 && qx * qx > bestScore * q2)
                         {
-                            int c = j < i1 ? 0 : j < i2 ? 1 : 2;
-                            int i = idx[j];
-                            float p = xp[c], m = xm[c];
-                            float w = weight[i], x = xb[i];
-                            float wp = w * p, wm = w * m;
-                            sumqx[0] += wp * x;
-                            sumqx[3] += wm * x;
-                            sumq2[0] += wp * p;
-                            sumq2[3] += wm * m;
-                            if (i < BlockSize / 2)
-                            {
-                                sumqx[1] += wp * x; sumqx[2] += wm * x;
-                                sumq2[1] += wp * p; sumq2[2] += wm * m;
-                            }
-                            else
-                            {
-                                sumqx[2] += wp * x; sumqx[1] += wm * x;
-                                sumq2[2] += wp * p; sumq2[1] += wm * m;
-                            }
-                        }
-                        for (int k = 0; k < 4; k++)
-                        {
-                            if (sumq2[k] > 0 && sumqx[k] * sumqx[k] > bestScore * sumq2[k])
-                            {
-                                scale = sumqx[k] / sumq2[k]; bestScore = scale * sumqx[k];
-                                besti1 = i1; besti2 = i2; bestK = k;
-                            }
+                            scale = qx / q2; bestScore = scale * qx;
+                            besti1 = PairI1[pr]; besti2 = PairI2[pr]; bestK = k;
                         }
                     }
                 }
@@ -206,6 +181,66 @@ internal sealed partial class IQ1_M : IQuantKernel
             sc[2] |= (ushort)((s & 0x0f00) << 4);
             sc[3] |= (ushort)(s & 0xf000);
             for (int j = 0; j < 4; j++) BinaryPrimitives.WriteUInt16LittleEndian(y.Slice(48 + 2 * j), sc[j]);
+        }
+    }
+
+    // The split points (i1, i2), 0 <= i1 <= i2 <= 16, in ggml's loop order, padded to whole vectors.
+    private const int PairCount = (BlockSize + 1) * (BlockSize + 2) / 2;
+    private const int PairStride = (PairCount + 15) / 16 * 16;
+    private static readonly int[] PairI1 = new int[PairStride];
+    private static readonly int[] PairI2 = new int[PairStride];
+
+    static IQ1_M()
+    {
+        int p = 0;
+        for (int i1 = 0; i1 <= BlockSize; i1++)
+            for (int i2 = i1; i2 <= BlockSize; i2++) { PairI1[p] = i1; PairI2[p] = i2; p++; }
+        for (; p < PairStride; p++) { PairI1[p] = BlockSize; PairI2[p] = BlockSize; }
+    }
+
+    /// <summary>
+    /// For every split (i1, i2) and shift code k, ggml's sums over the 16 sorted weights: the weights below i1 take
+    /// level -1, up to i2 level 0, the rest +1, each plus or minus delta per group of 8 as k says.
+    /// <c>pairSums[k*PairStride + pair]</c> is sumqx[k], <c>pairSums[(4+k)*PairStride + pair]</c> is sumq2[k], each
+    /// accumulated over j in ggml's order.
+    /// </summary>
+    private static void PairSumsScalar(ReadOnlySpan<float> xb, ReadOnlySpan<float> weight, ReadOnlySpan<int> idx, Span<float> pairSums)
+    {
+        ReadOnlySpan<float> xp = XP, xm = XM;
+        Span<float> sumqx = stackalloc float[4];
+        Span<float> sumq2 = stackalloc float[4];
+        for (int pr = 0; pr < PairCount; pr++)
+        {
+            int i1 = PairI1[pr], i2 = PairI2[pr];
+            sumqx.Clear();
+            sumq2.Clear();
+            for (int j = 0; j < BlockSize; j++)
+            {
+                int c = j < i1 ? 0 : j < i2 ? 1 : 2;
+                int i = idx[j];
+                float p = xp[c], m = xm[c];
+                float w = weight[i], x = xb[i];
+                float wp = w * p, wm = w * m;
+                sumqx[0] += wp * x;
+                sumqx[3] += wm * x;
+                sumq2[0] += wp * p;
+                sumq2[3] += wm * m;
+                if (i < BlockSize / 2)
+                {
+                    sumqx[1] += wp * x; sumqx[2] += wm * x;
+                    sumq2[1] += wp * p; sumq2[2] += wm * m;
+                }
+                else
+                {
+                    sumqx[2] += wp * x; sumqx[1] += wm * x;
+                    sumq2[2] += wp * p; sumq2[1] += wm * m;
+                }
+            }
+            for (int k = 0; k < 4; k++)
+            {
+                pairSums[k * PairStride + pr] = sumqx[k];
+                pairSums[(4 + k) * PairStride + pr] = sumq2[k];
+            }
         }
     }
 
