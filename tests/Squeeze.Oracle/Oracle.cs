@@ -36,7 +36,7 @@ public static unsafe class Oracle
     /// </summary>
     private static void GuardGridSearchOverflow(GgmlType type, ReadOnlySpan<float> src, int nPerRow)
     {
-        if (type is not (GgmlType.IQ2_XXS or GgmlType.IQ2_XS or GgmlType.IQ2_S or GgmlType.IQ1_S or GgmlType.IQ1_M)) return;
+        if (type is not (GgmlType.IQ2_XXS or GgmlType.IQ2_XS or GgmlType.IQ2_S or GgmlType.IQ1_M)) return;
         for (int b = 0; b + 256 <= src.Length; b += 256)
         {
             float sumx2 = 0;
