@@ -1,4 +1,6 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using Squeeze.Numerics;
 
 namespace Squeeze.Quants;
@@ -113,6 +115,7 @@ internal static class Iq2Quantizer
         var nb = t.Neighbours;
         var gv = t.GridValues;
         int num = nb[off];
+        if (num >= 8 && Simd.Level >= SimdLevel.Avx2) return FindBestNeighbourAvx2(t, off, num, xval, weight, scale, L);
         float bestD2 = float.MaxValue;
         int gridIndex = -1;
         float x0 = xval[0], x1 = xval[1], x2 = xval[2], x3 = xval[3], x4 = xval[4], x5 = xval[5], x6 = xval[6], x7 = xval[7];
@@ -133,6 +136,47 @@ internal static class Iq2Quantizer
             if (d2 < bestD2)
             {
                 bestD2 = d2; gridIndex = g;
+            }
+        }
+        if (gridIndex < 0) throw new InvalidOperationException("no grid neighbour at a finite distance (ggml aborts here: GGML_ASSERT(grid_index >= 0)); the values are too large for this type");
+        for (int i = 0; i < 8; i++) L[i] = t.Levels[8 * gridIndex + i];
+        return gridIndex;
+    }
+
+    /// <summary>
+    /// <see cref="FindBestNeighbour"/> with eight neighbours per vector: each lane computes one neighbour's distance
+    /// with the scalar loop's multiplications and additions in the same order (no fused multiply-add), so the
+    /// distances, and the first smallest among them, are bitwise the same.
+    /// </summary>
+    private static unsafe int FindBestNeighbourAvx2(Iq2Search t, int off, int num, ReadOnlySpan<float> xval, ReadOnlySpan<float> weight, float scale, Span<sbyte> L)
+    {
+        var nb = t.Neighbours;
+        Span<float> d2s = stackalloc float[num + 7];
+        Span<int> ids = stackalloc int[8];
+        var sv = Vector256.Create(scale);
+        fixed (float* gv = t.GridValues)
+        {
+            for (int j0 = 0; j0 < num; j0 += 8)
+            {
+                for (int l = 0; l < 8; l++) ids[l] = 8 * nb[off + 1 + Math.Min(j0 + l, num - 1)];
+                var idx = Vector256.Create<int>(ids);
+                var d2 = Vector256<float>.Zero;
+                for (int i = 0; i < 8; i++)
+                {
+                    var q = Avx2.GatherVector256(gv + i, idx, 4);
+                    var diff = sv * q - Vector256.Create(xval[i]);
+                    d2 += Vector256.Create(weight[i]) * diff * diff;
+                }
+                d2.CopyTo(d2s.Slice(j0));
+            }
+        }
+        float bestD2 = float.MaxValue;
+        int gridIndex = -1;
+        for (int j = 0; j < num; j++)
+        {
+            if (d2s[j] < bestD2)
+            {
+                bestD2 = d2s[j]; gridIndex = nb[off + 1 + j];
             }
         }
         if (gridIndex < 0) throw new InvalidOperationException("no grid neighbour at a finite distance (ggml aborts here: GGML_ASSERT(grid_index >= 0)); the values are too large for this type");
