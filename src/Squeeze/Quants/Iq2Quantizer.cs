@@ -198,6 +198,7 @@ internal static class Iq2Quantizer
         var nb = t.Neighbours;
         var lv = t.Levels;
         int num = nb[off];
+        if (num >= 8 && Simd.Level >= SimdLevel.Avx2) return FindBestNeighbour2Avx2(t, off, num, xval, weight, scale, xg, L);
         float bestScore = float.MaxValue;
         int gridIndex = -1;
         for (int j = 1; j <= num; j++)
@@ -219,6 +220,52 @@ internal static class Iq2Quantizer
         }
         if (gridIndex < 0) throw new InvalidOperationException("no grid neighbour at a finite distance (ggml falls back to an out-of-bounds scan here and usually aborts); the values are too large for this type");
         for (int i = 0; i < 8; i++) L[i] = lv[8 * gridIndex + i];
+        return gridIndex;
+    }
+
+    /// <summary>
+    /// <see cref="FindBestNeighbour2"/> with eight neighbours per vector, bitwise as the scalar loop (see
+    /// <see cref="FindBestNeighbourAvx2"/>); a grid value 2l+1 selects <c>xg[l]</c> by comparison.
+    /// </summary>
+    private static unsafe int FindBestNeighbour2Avx2(Iq2Search t, int off, int num, ReadOnlySpan<float> xval, ReadOnlySpan<float> weight, float scale, ReadOnlySpan<float> xg, Span<sbyte> L)
+    {
+        var nb = t.Neighbours;
+        Span<float> d2s = stackalloc float[num + 7];
+        Span<int> ids = stackalloc int[8];
+        var sv = Vector256.Create(scale);
+        var one = Vector256.Create(1f);
+        var three = Vector256.Create(3f);
+        var xg0 = Vector256.Create(xg[0]);
+        var xg1 = Vector256.Create(xg[1]);
+        var xg2 = Vector256.Create(xg[2]);
+        fixed (float* gv = t.GridValues)
+        {
+            for (int j0 = 0; j0 < num; j0 += 8)
+            {
+                for (int l = 0; l < 8; l++) ids[l] = 8 * nb[off + 1 + Math.Min(j0 + l, num - 1)];
+                var idx = Vector256.Create<int>(ids);
+                var d2 = Vector256<float>.Zero;
+                for (int i = 0; i < 8; i++)
+                {
+                    var v = Avx2.GatherVector256(gv + i, idx, 4);
+                    var q = Vector256.ConditionalSelect(Vector256.Equals(v, one), xg0, Vector256.ConditionalSelect(Vector256.Equals(v, three), xg1, xg2));
+                    var diff = sv * q - Vector256.Create(xval[i]);
+                    d2 += Vector256.Create(weight[i]) * diff * diff;
+                }
+                d2.CopyTo(d2s.Slice(j0));
+            }
+        }
+        float bestScore = float.MaxValue;
+        int gridIndex = -1;
+        for (int j = 0; j < num; j++)
+        {
+            if (d2s[j] < bestScore)
+            {
+                bestScore = d2s[j]; gridIndex = nb[off + 1 + j];
+            }
+        }
+        if (gridIndex < 0) throw new InvalidOperationException("no grid neighbour at a finite distance (ggml falls back to an out-of-bounds scan here and usually aborts); the values are too large for this type");
+        for (int i = 0; i < 8; i++) L[i] = t.Levels[8 * gridIndex + i];
         return gridIndex;
     }
 
