@@ -115,7 +115,7 @@ internal static class Iq2Quantizer
         var nb = t.Neighbours;
         var gv = t.GridValues;
         int num = nb[off];
-        if (num >= 8 && Simd.Level >= SimdLevel.Avx2) return FindBestNeighbourAvx2(t, off, num, xval, weight, scale, L);
+        if (Simd.Level >= SimdLevel.Avx2) return FindBestNeighbourAvx2(t, code, off, num, xval, weight, scale, L);
         float bestD2 = float.MaxValue;
         int gridIndex = -1;
         float x0 = xval[0], x1 = xval[1], x2 = xval[2], x3 = xval[3], x4 = xval[4], x5 = xval[5], x6 = xval[6], x7 = xval[7];
@@ -148,22 +148,20 @@ internal static class Iq2Quantizer
     /// with the scalar loop's multiplications and additions in the same order (no fused multiply-add), so the
     /// distances, and the first smallest among them, are bitwise the same.
     /// </summary>
-    private static unsafe int FindBestNeighbourAvx2(Iq2Search t, int off, int num, ReadOnlySpan<float> xval, ReadOnlySpan<float> weight, float scale, Span<sbyte> L)
+    private static unsafe int FindBestNeighbourAvx2(Iq2Search t, int code, int off, int num, ReadOnlySpan<float> xval, ReadOnlySpan<float> weight, float scale, Span<sbyte> L)
     {
         var nb = t.Neighbours;
         Span<float> d2s = stackalloc float[num + 7];
-        Span<int> ids = stackalloc int[8];
         var sv = Vector256.Create(scale);
-        fixed (float* gv = t.GridValues)
+        fixed (byte* soa = &t.NeighbourBytes[t.SoaStart[code]])
         {
             for (int j0 = 0; j0 < num; j0 += 8)
             {
-                for (int l = 0; l < 8; l++) ids[l] = 8 * nb[off + 1 + Math.Min(j0 + l, num - 1)];
-                var idx = Vector256.Create<int>(ids);
+                byte* blk = soa + 8 * j0;
                 var d2 = Vector256<float>.Zero;
                 for (int i = 0; i < 8; i++)
                 {
-                    var q = Avx2.GatherVector256(gv + i, idx, 4);
+                    var q = Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(blk + 8 * i));
                     var diff = sv * q - Vector256.Create(xval[i]);
                     d2 += Vector256.Create(weight[i]) * diff * diff;
                 }
@@ -198,7 +196,7 @@ internal static class Iq2Quantizer
         var nb = t.Neighbours;
         var lv = t.Levels;
         int num = nb[off];
-        if (num >= 8 && Simd.Level >= SimdLevel.Avx2) return FindBestNeighbour2Avx2(t, off, num, xval, weight, scale, xg, L);
+        if (Simd.Level >= SimdLevel.Avx2) return FindBestNeighbour2Avx2(t, code, off, num, xval, weight, scale, xg, L);
         float bestScore = float.MaxValue;
         int gridIndex = -1;
         for (int j = 1; j <= num; j++)
@@ -227,27 +225,25 @@ internal static class Iq2Quantizer
     /// <see cref="FindBestNeighbour2"/> with eight neighbours per vector, bitwise as the scalar loop (see
     /// <see cref="FindBestNeighbourAvx2"/>); a grid value 2l+1 selects <c>xg[l]</c> by comparison.
     /// </summary>
-    private static unsafe int FindBestNeighbour2Avx2(Iq2Search t, int off, int num, ReadOnlySpan<float> xval, ReadOnlySpan<float> weight, float scale, ReadOnlySpan<float> xg, Span<sbyte> L)
+    private static unsafe int FindBestNeighbour2Avx2(Iq2Search t, int code, int off, int num, ReadOnlySpan<float> xval, ReadOnlySpan<float> weight, float scale, ReadOnlySpan<float> xg, Span<sbyte> L)
     {
         var nb = t.Neighbours;
         Span<float> d2s = stackalloc float[num + 7];
-        Span<int> ids = stackalloc int[8];
         var sv = Vector256.Create(scale);
         var one = Vector256.Create(1f);
         var three = Vector256.Create(3f);
         var xg0 = Vector256.Create(xg[0]);
         var xg1 = Vector256.Create(xg[1]);
         var xg2 = Vector256.Create(xg[2]);
-        fixed (float* gv = t.GridValues)
+        fixed (byte* soa = &t.NeighbourBytes[t.SoaStart[code]])
         {
             for (int j0 = 0; j0 < num; j0 += 8)
             {
-                for (int l = 0; l < 8; l++) ids[l] = 8 * nb[off + 1 + Math.Min(j0 + l, num - 1)];
-                var idx = Vector256.Create<int>(ids);
+                byte* blk = soa + 8 * j0;
                 var d2 = Vector256<float>.Zero;
                 for (int i = 0; i < 8; i++)
                 {
-                    var v = Avx2.GatherVector256(gv + i, idx, 4);
+                    var v = Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(blk + 8 * i));
                     var q = Vector256.ConditionalSelect(Vector256.Equals(v, one), xg0, Vector256.ConditionalSelect(Vector256.Equals(v, three), xg1, xg2));
                     var diff = sv * q - Vector256.Create(xval[i]);
                     d2 += Vector256.Create(weight[i]) * diff * diff;

@@ -37,6 +37,16 @@ internal sealed class Iq2Search
     /// <summary>Neighbour lists: a count, then that many grid indices.</summary>
     public readonly ushort[] Neighbours;
 
+    /// <summary>
+    /// The neighbour lists again for vector code, eight neighbours at a time: block b of the list at offset
+    /// <c>off</c> starts at <c>SoaStart[off] + 64*b</c> and holds, for coordinate i, the 8 neighbours' grid bytes
+    /// (<c>2l+1</c>) at <c>+ 8*i</c>. A last partial block repeats the list's last neighbour.
+    /// </summary>
+    public readonly byte[] NeighbourBytes;
+
+    /// <summary>Start of each off-grid code's list in <see cref="NeighbourBytes"/>, indexed by code.</summary>
+    public readonly int[] SoaStart;
+
     private Iq2Search(ulong[] source, bool signedLevels, int nwant)
     {
         int n = source.Length;
@@ -99,6 +109,21 @@ internal sealed class Iq2Search
             neighbours[countAt] = (ushort)(neighbours.Count - countAt - 1);
         }
         Neighbours = neighbours.ToArray();
+
+        SoaStart = new int[KMapSize];
+        var bytes = new List<byte>();
+        for (int code = 0; code < KMapSize; code++)
+        {
+            if (Map[code] >= 0 || Map[code] == Unreachable) continue;
+            int off = -Map[code] - 1;
+            int num = Neighbours[off];
+            SoaStart[code] = bytes.Count;
+            for (int b = 0; b < num; b += 8)
+                for (int i = 0; i < 8; i++)
+                    for (int l = 0; l < 8; l++)
+                        bytes.Add((byte)(2 * Levels[8 * Neighbours[off + 1 + Math.Min(b + l, num - 1)] + i] + 1));
+        }
+        NeighbourBytes = bytes.ToArray();
     }
 
     private static bool AllLevelsBelow3(int code)
