@@ -35,6 +35,11 @@ public static class QuantKernels
         yield return new IQ3_S();
         yield return new IQ4_NL();
         yield return new IQ4_XS();
+        yield return new IQ2_XXS();
+        yield return new IQ2_XS();
+        yield return new IQ2_S();
+        yield return new IQ1_S();
+        yield return new IQ1_M();
     }
 
     private static IQuantKernel?[] Build()

@@ -33,6 +33,10 @@ public static class RandomBlocks
         [GgmlType.IQ3_S] = [0],
         [GgmlType.IQ4_NL] = [0],
         [GgmlType.IQ4_XS] = [0],
+        [GgmlType.IQ2_XXS] = [0],
+        [GgmlType.IQ2_XS] = [0],
+        [GgmlType.IQ2_S] = [0],
+        [GgmlType.IQ1_S] = [0],
     };
 
     /// <summary>Types whose scales need more than fp16 fields made finite (E8M0, E4M3, packed scales, f32).</summary>
@@ -56,7 +60,28 @@ public static class RandomBlocks
         // MicroFloatTests decode all 256 codes against ggml instead).
         [GgmlType.MXFP4] = b => b[0] = (byte)(111 + (b[0] & 31)),
         // NVFP4's UE4M3 scales are all finite and at most 240: no fix needed.
+        [GgmlType.IQ1_M] = FixIq1MScale,
     };
+
+    /// <summary>
+    /// IQ1_M has no d field: its fp16 scale is the top nibble of each of the 4 uint16 scale words at offset 48
+    /// (word 0 holds bits 0..3, ..., word 3 bits 12..15). Gather it, make it finite, scatter it back.
+    /// </summary>
+    private static void FixIq1MScale(Span<byte> block)
+    {
+        var sc = block.Slice(48, 8);
+        ushort d = 0;
+        for (int j = 0; j < 4; j++) d |= (ushort)((BinaryPrimitives.ReadUInt16LittleEndian(sc.Slice(2 * j)) >> 12) << (4 * j));
+        Span<byte> field = stackalloc byte[2];
+        BinaryPrimitives.WriteUInt16LittleEndian(field, d);
+        MakeFiniteFp16(field);
+        d = BinaryPrimitives.ReadUInt16LittleEndian(field);
+        for (int j = 0; j < 4; j++)
+        {
+            ushort w = BinaryPrimitives.ReadUInt16LittleEndian(sc.Slice(2 * j));
+            BinaryPrimitives.WriteUInt16LittleEndian(sc.Slice(2 * j), (ushort)((w & 0x0FFF) | (((d >> (4 * j)) & 0xF) << 12)));
+        }
+    }
 
     public static byte[] Make(GgmlType type, int nblocks, int seed)
     {

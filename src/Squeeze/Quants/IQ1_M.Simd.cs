@@ -1,0 +1,107 @@
+using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using Squeeze.Numerics;
+
+namespace Squeeze.Quants;
+
+internal sealed partial class IQ1_M
+{
+    private const ulong PlusOnes = 0x0101010101010101UL;
+    private const ulong MinusOnes = 0xFFFFFFFFFFFFFFFFUL;
+
+    // AVX2, also used at the AVX-512 level (the grid rows are gathered with scalar loads either way).
+    // Grid terms as |g| * sign(q8, g); delta terms as 1 * sign(q8, +-1) per group of 8; both times the 3-bit scales.
+    private static float VecDotAvx2(ReadOnlySpan<byte> x, ReadOnlySpan<byte> y, int n)
+    {
+        int nb = n / QK_K;
+        ref ulong g = ref MemoryMarshal.GetArrayDataReference(Iq2Grids.IQ1S);
+        var acc1 = Vector256<float>.Zero;
+        var acc2 = Vector256<float>.Zero;
+        var ones = Vector256.Create((byte)1);
+        for (int i = 0; i < nb; i++)
+        {
+            var xb = x.Slice(i * BlockBytes, BlockBytes);
+            ref byte xr = ref MemoryMarshal.GetReference(xb);
+            ref byte q8 = ref MemoryMarshal.GetReference(y.Slice(i * Iq2Dot.Q8KBytes + 4, QK_K));
+            var sumi1 = Vector256<int>.Zero;
+            var sumi2 = Vector256<int>.Zero;
+            for (int ib = 0; ib < QK_K / 32; ib++)
+            {
+                uint qs = Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref xr, 4 * ib));
+                uint qh0 = Unsafe.Add(ref xr, 32 + 2 * ib), qh1 = Unsafe.Add(ref xr, 33 + 2 * ib);
+                var gv = Vector256.Create(
+                    Unsafe.Add(ref g, (qs & 255) | ((qh0 << 8) & 0x700)), Unsafe.Add(ref g, ((qs >> 8) & 255) | ((qh0 << 4) & 0x700)),
+                    Unsafe.Add(ref g, ((qs >> 16) & 255) | ((qh1 << 8) & 0x700)), Unsafe.Add(ref g, (qs >> 24) | ((qh1 << 4) & 0x700))).AsSByte();
+                var delta = Vector256.Create(
+                    (qh0 & 0x08) != 0 ? MinusOnes : PlusOnes, (qh0 & 0x80) != 0 ? MinusOnes : PlusOnes,
+                    (qh1 & 0x08) != 0 ? MinusOnes : PlusOnes, (qh1 & 0x80) != 0 ? MinusOnes : PlusOnes).AsSByte();
+                int sc = Unsafe.ReadUnaligned<ushort>(ref Unsafe.Add(ref xr, 48 + 2 * (ib / 2)));
+                int shift = 6 * (ib % 2);
+                var ls = Vector256.Create(Vector128.Create((short)(2 * ((sc >> shift) & 7) + 1)), Vector128.Create((short)(2 * ((sc >> (shift + 3)) & 7) + 1)));
+                var q8v = Vector256.LoadUnsafe(ref Unsafe.Add(ref q8, 32 * ib)).AsSByte();
+                var dot1 = Avx2.MultiplyAddAdjacent(Avx2.Abs(gv), Avx2.Sign(q8v, gv));
+                var dot2 = Avx2.MultiplyAddAdjacent(ones, Avx2.Sign(q8v, delta));
+                sumi1 += Avx2.MultiplyAddAdjacent(dot1, ls);
+                sumi2 += Avx2.MultiplyAddAdjacent(dot2, ls);
+            }
+            float d = Iq2Dot.Q8D(y, i) * Fp16.ToFloat(ScaleBits(xb));
+            var dv = Vector256.Create(d);
+            acc1 = Fma.MultiplyAdd(dv, Avx.ConvertToVector256Single(sumi1), acc1);
+            acc2 = Fma.MultiplyAdd(dv, Avx.ConvertToVector256Single(sumi2), acc2);
+        }
+        return Iq2Dot.HorizontalSum(acc1) + Delta * Iq2Dot.HorizontalSum(acc2);
+    }
+
+    // Eight splits per vector: every lane performs the scalar loop's multiplications and additions in the same
+    // order (no fused multiply-add), so the sums are bitwise those of PairSumsScalar.
+    private static void PairSumsAvx2(ReadOnlySpan<float> xb, ReadOnlySpan<float> weight, ReadOnlySpan<int> idx, Span<float> pairSums)
+    {
+        var xp0 = Vector256.Create(XP[0]); var xp1 = Vector256.Create(XP[1]); var xp2 = Vector256.Create(XP[2]);
+        var xm0 = Vector256.Create(XM[0]); var xm1 = Vector256.Create(XM[1]); var xm2 = Vector256.Create(XM[2]);
+        ref float ps = ref MemoryMarshal.GetReference(pairSums);
+        for (int pr = 0; pr < PairStride; pr += 8)
+        {
+            var i1 = Vector256.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(PairI1), (nuint)pr);
+            var i2 = Vector256.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(PairI2), (nuint)pr);
+            Vector256<float> qx0 = default, qx1 = default, qx2 = default, qx3 = default;
+            Vector256<float> q20 = default, q21 = default, q22 = default, q23 = default;
+            for (int j = 0; j < BlockSize; j++)
+            {
+                var jv = Vector256.Create(j);
+                var below1 = Vector256.LessThan(jv, i1).AsSingle();
+                var below2 = Vector256.LessThan(jv, i2).AsSingle();
+                var p = Vector256.ConditionalSelect(below1, xp0, Vector256.ConditionalSelect(below2, xp1, xp2));
+                var m = Vector256.ConditionalSelect(below1, xm0, Vector256.ConditionalSelect(below2, xm1, xm2));
+                int i = idx[j];
+                var w = Vector256.Create(weight[i]);
+                var x = Vector256.Create(xb[i]);
+                var wp = w * p;
+                var wm = w * m;
+                var wpx = wp * x;
+                var wmx = wm * x;
+                var wpp = wp * p;
+                var wmm = wm * m;
+                qx0 += wpx; qx3 += wmx; q20 += wpp; q23 += wmm;
+                if (i < BlockSize / 2)
+                {
+                    qx1 += wpx; qx2 += wmx; q21 += wpp; q22 += wmm;
+                }
+                else
+                {
+                    qx2 += wpx; qx1 += wmx; q22 += wpp; q21 += wmm;
+                }
+            }
+            qx0.StoreUnsafe(ref ps, (nuint)(0 * PairStride + pr));
+            qx1.StoreUnsafe(ref ps, (nuint)(1 * PairStride + pr));
+            qx2.StoreUnsafe(ref ps, (nuint)(2 * PairStride + pr));
+            qx3.StoreUnsafe(ref ps, (nuint)(3 * PairStride + pr));
+            q20.StoreUnsafe(ref ps, (nuint)(4 * PairStride + pr));
+            q21.StoreUnsafe(ref ps, (nuint)(5 * PairStride + pr));
+            q22.StoreUnsafe(ref ps, (nuint)(6 * PairStride + pr));
+            q23.StoreUnsafe(ref ps, (nuint)(7 * PairStride + pr));
+        }
+    }
+}

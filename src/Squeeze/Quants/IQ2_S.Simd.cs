@@ -1,0 +1,47 @@
+using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using Squeeze.Numerics;
+
+namespace Squeeze.Quants;
+
+internal sealed partial class IQ2_S
+{
+    // AVX2, also used at the AVX-512 level (the grid rows are gathered with scalar loads either way).
+    // One 32-weight sub-block per vector; lanes 0..3 take the first 4-bit scale, lanes 4..7 the second.
+    private static float VecDotAvx2(ReadOnlySpan<byte> x, ReadOnlySpan<byte> y, int n)
+    {
+        int nb = n / QK_K;
+        ref ulong g = ref MemoryMarshal.GetArrayDataReference(Iq2Grids.IQ2S);
+        ref ulong sm = ref MemoryMarshal.GetArrayDataReference(Iq2Dot.ByteSignMasks);
+        var accf = Vector256<float>.Zero;
+        for (int i = 0; i < nb; i++)
+        {
+            var xb = x.Slice(i * BlockBytes, BlockBytes);
+            float d = Fp16.ToFloat(BinaryPrimitives.ReadUInt16LittleEndian(xb)) * Iq2Dot.Q8D(y, i);
+            ref byte q8 = ref MemoryMarshal.GetReference(y.Slice(i * Iq2Dot.Q8KBytes + 4, QK_K));
+            ref byte xr = ref MemoryMarshal.GetReference(xb);
+            var sumi = Vector256<int>.Zero;
+            for (int ib32 = 0; ib32 < QK_K / 32; ib32++)
+            {
+                uint qs = Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref xr, 2 + 4 * ib32));
+                uint signs = Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref xr, 34 + 4 * ib32));
+                uint qh = Unsafe.Add(ref xr, 66 + ib32);
+                var gv = Vector256.Create(
+                    Unsafe.Add(ref g, (qs & 255) | ((qh << 8) & 0x300)), Unsafe.Add(ref g, ((qs >> 8) & 255) | ((qh << 6) & 0x300)),
+                    Unsafe.Add(ref g, ((qs >> 16) & 255) | ((qh << 4) & 0x300)), Unsafe.Add(ref g, (qs >> 24) | ((qh << 2) & 0x300))).AsByte();
+                var s2 = Vector256.Create(Unsafe.Add(ref sm, signs & 255), Unsafe.Add(ref sm, (signs >> 8) & 255),
+                                          Unsafe.Add(ref sm, (signs >> 16) & 255), Unsafe.Add(ref sm, signs >> 24)).AsSByte();
+                var q8v = Vector256.LoadUnsafe(ref Unsafe.Add(ref q8, 32 * ib32)).AsSByte();
+                var dot = Avx2.MultiplyAddAdjacent(gv, (q8v ^ s2) - s2);
+                byte sc = Unsafe.Add(ref xr, 74 + ib32);
+                var ls = Vector256.Create(Vector128.Create((short)(2 * (sc & 0xf) + 1)), Vector128.Create((short)(2 * (sc >> 4) + 1)));
+                sumi += Avx2.MultiplyAddAdjacent(dot, ls);
+            }
+            accf = Fma.MultiplyAdd(Vector256.Create(d), Avx.ConvertToVector256Single(sumi), accf);
+        }
+        return 0.125f * Iq2Dot.HorizontalSum(accf);
+    }
+}
