@@ -2,7 +2,16 @@ using BenchmarkDotNet.Running;
 
 namespace Squeeze.Bench;
 
+/// <summary>
+/// <c>dotnet run -c Release --project bench/Squeeze.Bench -- quantize [TYPE ...]</c>: side-by-side quantize throughput
+/// against ggml (a Markdown table); anything else goes to BenchmarkDotNet's switcher (e.g. <c>--filter '*'</c>).
+/// </summary>
 public static class Program
 {
-    public static void Main(string[] args) => BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+    public static int Main(string[] args)
+    {
+        if (args.Length > 0 && args[0] == "quantize") return QuantizeThroughput.Run(args[1..]);
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+        return 0;
+    }
 }

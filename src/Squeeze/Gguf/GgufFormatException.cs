@@ -4,7 +4,7 @@ namespace Squeeze.Gguf;
 /// A GGUF file is not valid: says where (byte offset), which field, what was expected and what was found.
 /// The only exception the reader throws for bad bytes.
 /// </summary>
-public sealed class GgufFormatException : Exception
+public sealed class GgufFormatException : InvalidInputException
 {
     public GgufFormatException(long offset, string field, string expected, string found)
         : base($"invalid GGUF at offset {offset}: {field}: expected {expected}, found {found}")

@@ -18,10 +18,11 @@ public enum GgufValueType : uint
     Float64 = 12,
 }
 
-internal static class GgufValueTypes
+/// <summary>Facts about GGUF value types.</summary>
+public static class GgufValueTypes
 {
     /// <summary>Bytes of a fixed-size value; 0 for string and array.</summary>
-    public static int FixedSize(GgufValueType type) => type switch
+    internal static int FixedSize(GgufValueType type) => type switch
     {
         GgufValueType.UInt8 or GgufValueType.Int8 or GgufValueType.Bool => 1,
         GgufValueType.UInt16 or GgufValueType.Int16 => 2,
@@ -31,14 +32,14 @@ internal static class GgufValueTypes
     };
 
     /// <summary>The fewest bytes one value of this type takes in a file (string: its length; array: type and count).</summary>
-    public static int MinimumSize(GgufValueType type) => type switch
+    internal static int MinimumSize(GgufValueType type) => type switch
     {
         GgufValueType.String => 8,
         GgufValueType.Array => 12,
         _ => FixedSize(type),
     };
 
-    public static bool IsDefined(uint id) => id <= (uint)GgufValueType.Float64;
+    internal static bool IsDefined(uint id) => id <= (uint)GgufValueType.Float64;
 
     /// <summary>The lower-case name gguf.cpp prints (<c>u32</c>, <c>str</c>, <c>arr</c>).</summary>
     public static string ShortName(this GgufValueType type) => type switch
