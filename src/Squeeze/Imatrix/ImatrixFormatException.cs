@@ -5,10 +5,10 @@ namespace Squeeze.Imatrix;
 /// expected and what was found. The only exception the imatrix readers throw for bad bytes; a broken GGUF container
 /// is reported through this type too, with the container's error as the inner exception.
 /// </summary>
-public sealed class ImatrixFormatException : Exception
+public sealed class ImatrixFormatException : InvalidInputException
 {
     public ImatrixFormatException(long offset, string field, string expected, string found, Exception? inner = null)
-        : base($"invalid imatrix at offset {offset}: {field}: expected {expected}, found {found}", inner)
+        : base($"invalid imatrix{(offset >= 0 ? $" at offset {offset}" : "")}: {field}: expected {expected}, found {found}", inner!)
     {
         Offset = offset;
         Field = field;

@@ -158,6 +158,26 @@ public static class ModelQuantizer
     private static float[]?[] Prepare(QuantizationPlan plan, QuantizeOptions options)
     {
         var importance = new float[]?[plan.Tensors.Count];
+        // First what llama.cpp checks: the imatrix against the model.
+        for (int i = 0; i < plan.Tensors.Count; i++)
+        {
+            var tp = plan.Tensors[i];
+            if (!tp.Converts) continue;
+            var t = tp.Tensor;
+            float[]? w = null;
+            if (options.Imatrix is { } im && im.Find(t.Name) is { } found)
+            {
+                if (im.Fits(t, out int size, out long expected)) w = found;
+                // llama.cpp tolerates a token-embedding entry of the wrong size (it "always" mismatches) and quantizes without it.
+                else if (!ImatrixRequirement.TokenEmbeddingNames.Contains(t.Name))
+                    throw new QuantizationException(
+                        $"tensor '{t.Name}': the imatrix entry has {size} values, the tensor needs {expected} (ne[0] x ne[2]); was the imatrix made for another model?", t.Name);
+            }
+            if (w is null && tp.RequiresImatrix)
+                throw MissingImportance(tp, options);
+            importance[i] = w;
+        }
+        // Then what Squeeze itself can do.
         for (int i = 0; i < plan.Tensors.Count; i++)
         {
             var tp = plan.Tensors[i];
@@ -174,23 +194,15 @@ public static class ModelQuantizer
             }
             if (t.RowCount > 0 && t.Shape[0] > int.MaxValue / 4)
                 throw new QuantizationException($"tensor '{t.Name}': rows of {t.Shape[0]} elements are too long", t.Name);
-            float[]? w = null;
-            if (options.Imatrix is { } im && im.Find(t.Name) is { } found)
-            {
-                if (im.Fits(t, out int size, out long expected)) w = found;
-                // llama.cpp tolerates a token-embedding entry of the wrong size (it "always" mismatches) and quantizes without it.
-                else if (!ImatrixRequirement.ExemptNames.Take(2).Contains(t.Name))
-                    throw new QuantizationException(
-                        $"tensor '{t.Name}': the imatrix entry has {size} values, the tensor needs {expected} (ne[0] x ne[2]); was the imatrix made for another model?", t.Name);
-            }
-            if (w is null && (tp.RequiresImatrix || kernel.RequiresImportance))
-                throw new QuantizationException(options.Imatrix is null
-                    ? $"tensor '{t.Name}': quantizing to {tp.TargetType.Name()} requires an importance matrix (--imatrix)"
-                    : $"tensor '{t.Name}': quantizing to {tp.TargetType.Name()} requires importance weights, and the imatrix has none for it", t.Name);
-            importance[i] = w;
+            if (importance[i] is null && kernel.RequiresImportance)
+                throw MissingImportance(tp, options);
         }
         return importance;
     }
+
+    private static QuantizationException MissingImportance(TensorPlan tp, QuantizeOptions options) => new(options.Imatrix is null
+        ? $"tensor '{tp.Tensor.Name}': quantizing to {tp.TargetType.Name()} requires an importance matrix (--imatrix)"
+        : $"tensor '{tp.Tensor.Name}': quantizing to {tp.TargetType.Name()} requires importance weights, and the imatrix has none for it", tp.Tensor.Name);
 
     private static bool IsFloat(GgmlType t) => t is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16;
 

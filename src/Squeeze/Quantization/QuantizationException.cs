@@ -4,7 +4,7 @@ namespace Squeeze.Quantization;
 /// A model cannot be quantized as asked: a tensor holds NaN or Inf, rows fit no type, an imatrix entry does not fit
 /// its tensor, a type needs an imatrix that is missing. The message names the tensor (and row) and says what to do.
 /// </summary>
-public sealed class QuantizationException : Exception
+public sealed class QuantizationException : InvalidInputException
 {
     public QuantizationException(string message, string? tensor = null, long row = -1) : base(message)
     {

@@ -110,8 +110,11 @@ public static class ImatrixRequirement
         [GgmlType.IQ1_S] = "1- to 3-bit i-quants are garbage without importance weights",
     };
 
-    /// <summary>Names exempt from the requirement.</summary>
-    public static IReadOnlyList<string> ExemptNames { get; } = ["token_embd.weight", "per_layer_token_embd.weight", QuantizableTensors.OutputWeight];
+    /// <summary>The token embeddings' names (llama.cpp's <c>tensor_name_match_token_embd</c>).</summary>
+    public static IReadOnlyList<string> TokenEmbeddingNames { get; } = ["token_embd.weight", "per_layer_token_embd.weight"];
+
+    /// <summary>Names exempt from the requirement: the token embeddings and the output.</summary>
+    public static IReadOnlyList<string> ExemptNames { get; } = [.. TokenEmbeddingNames, QuantizableTensors.OutputWeight];
 
     /// <summary>Whether llama.cpp requires importance weights to quantize <paramref name="name"/> to <paramref name="type"/> in a <paramref name="fileType"/> file.</summary>
     public static bool Requires(string name, GgmlType type, LlamaFileType fileType)
