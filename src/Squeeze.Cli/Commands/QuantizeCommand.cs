@@ -1,0 +1,122 @@
+using System.CommandLine;
+using System.Globalization;
+using Spectre.Console;
+using Squeeze.Gguf;
+using Squeeze.Imatrix;
+using Squeeze.Quantization;
+using Squeeze.Quants;
+
+namespace Squeeze.Cli.Commands;
+
+/// <summary>
+/// <c>squeeze quantize IN.gguf OUT.gguf TYPE --pure [--imatrix FILE] [--threads N]</c>: every quantizable tensor to
+/// TYPE's tensor type (llama-quantize's <c>--pure</c>), bit-identical to llama.cpp.
+/// </summary>
+internal static class QuantizeCommand
+{
+    public static Command Create()
+    {
+        var input = new Argument<FileInfo>("input") { Description = "The model to quantize (GGUF, F32/F16/BF16 weights)." };
+        var output = new Argument<FileInfo>("output") { Description = "The GGUF file to write (replaced only when complete)." };
+        var type = new Argument<string>("type")
+        {
+            Description = "A llama.cpp file type (Q4_K_M, IQ3_S, Q8_0, 15, ...) or a ggml type name (nvfp4, mxfp4, ...).",
+        };
+        var pure = new Option<bool>("--pure") { Description = "Quantize every quantizable tensor to the file type's default tensor type (required until presets land)." };
+        var imatrix = new Option<FileInfo?>("--imatrix") { Description = "Importance matrix (llama.cpp's GGUF or legacy .dat format)." };
+        var threads = new Option<int>("--threads", "-t")
+        {
+            Description = "Worker threads.",
+            DefaultValueFactory = _ => Environment.ProcessorCount,
+        };
+        var allowRequantize = new Option<bool>("--allow-requantize") { Description = "Allow dequantizing and requantizing tensors that are already quantized." };
+        var command = new Command("quantize", "Quantize a GGUF model, byte-identical to llama-quantize.")
+        {
+            input, output, type, pure, imatrix, threads, allowRequantize,
+        };
+        command.SetAction(p => CommandRunner.Run(() => Run(
+            p.GetRequiredValue(input), p.GetRequiredValue(output), p.GetRequiredValue(type), p.GetValue(pure),
+            p.GetValue(imatrix), p.GetValue(threads), p.GetValue(allowRequantize))));
+        return command;
+    }
+
+    private static int Run(FileInfo input, FileInfo output, string typeText, bool pure, FileInfo? imatrixFile, int threads, bool allowRequantize)
+    {
+        if (!LlamaFileTypes.TryParse(typeText, out var target))
+            throw new InvalidInputException($"'{typeText}' is not a file type ({string.Join(", ", LlamaFileTypes.All.Where(r => r.IsListed).Select(r => r.Name))}) or a ggml type name");
+        if (!pure)
+            throw new InvalidInputException("only --pure quantization is available so far: add --pure (every quantizable tensor gets the type's default tensor type)");
+        if (threads < 1) throw new InvalidInputException($"--threads must be at least 1, not {threads}");
+        if (!input.Exists) throw new FileNotFoundException($"file not found: {input.FullName}", input.FullName);
+
+        ImportanceMatrix? importance = null;
+        if (imatrixFile is not null)
+        {
+            if (!imatrixFile.Exists) throw new FileNotFoundException($"file not found: {imatrixFile.FullName}", imatrixFile.FullName);
+            // Recorded as the user spelled it, like llama-quantize records its argument.
+            importance = ImportanceMatrix.Load(imatrixFile.ToString());
+        }
+
+        using var cancel = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            using var model = GgufFile.Open(input.FullName);
+            var plan = QuantizationPlan.Pure(model, target!);
+            var options = new QuantizeOptions { Imatrix = importance, Threads = threads, AllowRequantize = allowRequantize };
+            QuantizeSummary summary;
+            if (CommandRunner.Interactive)
+            {
+                summary = AnsiConsole.Progress()
+                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+                    .Start(ctx =>
+                    {
+                        var task = ctx.AddTask($"quantizing to {Markup.Escape(target!.ToString())}", maxValue: 1.0);
+                        var progress = new Reporter(p =>
+                        {
+                            task.Description = $"[{p.TensorIndex + 1}/{p.TensorCount}] {Markup.Escape(p.TensorName)} -> {p.TargetType.Name()}";
+                            task.Value = p.Fraction;
+                        });
+                        var s = ModelQuantizer.Quantize(model, plan, output.FullName, options, progress, cancel.Token);
+                        task.Value = 1.0;
+                        return s;
+                    });
+            }
+            else
+            {
+                summary = ModelQuantizer.Quantize(model, plan, output.FullName, options, null, cancel.Token);
+            }
+            Render(input, target!, summary, importance);
+            return CommandRunner.Ok;
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+    }
+
+    private static void Render(FileInfo input, QuantizeTarget target, QuantizeSummary s, ImportanceMatrix? importance)
+    {
+        var console = AnsiConsole.Console;
+        var table = new Table().Title(Markup.Escape($"{input.Name} -> {Path.GetFileName(s.OutputPath)} ({target}, pure)"))
+            .AddColumn("type").AddColumn(new TableColumn("tensors").RightAligned()).AddColumn(new TableColumn("parameters").RightAligned())
+            .AddColumn(new TableColumn("bytes").RightAligned()).AddColumn(new TableColumn("bpw").RightAligned());
+        foreach (var t in s.ByType)
+            table.AddTextRow(t.Type.Name(), t.Tensors.ToString(CultureInfo.InvariantCulture), Format.Count(t.Elements), Format.Bytes(t.Bytes), Format.Bpw(t.BitsPerWeight));
+        table.AddTextRow("total", s.Tensors.Count.ToString(CultureInfo.InvariantCulture), Format.Count(s.Elements), Format.Bytes(s.OutputTensorBytes), Format.Bpw(s.BitsPerWeight));
+        console.Write(table);
+        console.WriteLine($"model size {Format.Bytes(s.InputTensorBytes)} ({Format.Bpw(s.InputBitsPerWeight)} bpw) -> {Format.Bytes(s.OutputTensorBytes)} ({Format.Bpw(s.BitsPerWeight)} bpw); " +
+            $"file {Format.Bytes(s.OutputFileBytes)}; {s.Elapsed.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s");
+        if (s.FallbackCount > 0)
+            console.WriteLine($"{s.FallbackCount} of {s.Tensors.Count} tensors needed a fallback type (rows not a multiple of the block size)");
+        if (importance is not null)
+            console.WriteLine($"imatrix: {importance.EntryCount} entries, used for {s.Tensors.Count(t => t.UsedImatrix)} tensors");
+    }
+
+    /// <summary>Reports synchronously on the quantizer's thread (System.Progress would post to the thread pool).</summary>
+    private sealed class Reporter(Action<QuantizeProgress> report) : IProgress<QuantizeProgress>
+    {
+        public void Report(QuantizeProgress value) => report(value);
+    }
+}
