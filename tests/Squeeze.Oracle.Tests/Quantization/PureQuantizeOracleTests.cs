@@ -1,0 +1,200 @@
+using Squeeze.Gguf;
+using Squeeze.Imatrix;
+using Squeeze.Quantization;
+using Squeeze.Quants;
+using Squeeze.Tests;
+using Xunit;
+
+namespace Squeeze.Oracle.Tests.Quantization;
+
+/// <summary>
+/// <c>squeeze quantize --pure</c> against <c>llama_model_quantize</c> with <c>pure</c> set: stories260K and synthetic
+/// llama/qwen3 models, every file type whose kernels Squeeze has, with and without an imatrix (written in llama.cpp's
+/// legacy and GGUF formats). The files must be identical: metadata, tensor order, every byte; llama.cpp must load ours.
+/// </summary>
+public sealed class PureQuantizeOracleTests(PureQuantizeOracleTests.Models models) : IClassFixture<PureQuantizeOracleTests.Models>
+{
+    private const int Threads = 2;
+
+    /// <summary>The models (created once) and their imatrix files.</summary>
+    public sealed class Models : IDisposable
+    {
+        public string Dir { get; } = Directory.CreateTempSubdirectory("squeeze-pure-oracle-").FullName;
+        private readonly Dictionary<string, string> _paths = [];
+        private readonly Dictionary<string, (string Path, Dictionary<string, float[]> Weights, List<LlamaQuantize.KvOverride> Overrides)> _imatrices = [];
+        private readonly Lock _lock = new();
+
+        public string Model(string name)
+        {
+            lock (_lock)
+            {
+                if (_paths.TryGetValue(name, out var p)) return p;
+                p = name switch
+                {
+                    "stories260K" => TestData.StoriesModel,
+                    "llama" => Write(SyntheticModels.Llama),
+                    "qwen3" => Write(SyntheticModels.Qwen3),
+                    _ => throw new ArgumentException(name),
+                };
+                _paths[name] = p;
+                return p;
+            }
+        }
+
+        private string Write(SyntheticModels.Spec spec)
+        {
+            var path = Path.Combine(Dir, $"{spec}.gguf");
+            SyntheticModels.Write(path, spec, seed: spec.NFf);
+            return path;
+        }
+
+        /// <summary>
+        /// An imatrix for every quantizable tensor of <paramref name="name"/> (the token embeddings too, so that types ggml
+        /// cannot quantize without weights work there), in llama.cpp's GGUF format (qwen3) or legacy format (others);
+        /// the weights llama-quantize would pass (computed here from the raw numbers) and its metadata overrides.
+        /// </summary>
+        public (string Path, Dictionary<string, float[]> Weights, List<LlamaQuantize.KvOverride> Overrides) Imatrix(string name)
+        {
+            lock (_lock)
+            {
+                if (_imatrices.TryGetValue(name, out var im)) return im;
+                var rng = new Random(name.Length * 7919);
+                var weights = new Dictionary<string, float[]>(StringComparer.Ordinal);
+                var legacy = new List<ImatrixFiles.LegacyEntry>();
+                var gguf = new List<ImatrixFiles.GgufEntry>();
+                bool useGguf = name == "qwen3";
+                using (var f = GgufFile.Open(Model(name)))
+                {
+                    int k = 0;
+                    foreach (var t in f.Tensors.Where(t => QuantizableTensors.Check(t).Allowed))
+                    {
+                        int ne0 = (int)t.Shape[0];
+                        var mean = new float[ne0];
+                        for (int i = 0; i < ne0; i++) mean[i] = (float)(0.5 * Math.Exp(2 * (rng.NextDouble() - 0.5)) * (i % 37 == 0 ? 30 : 1));
+                        if (useGguf)
+                        {
+                            // One tensor never exercised (count 0): llama-quantize gives it weights of 1.
+                            float count = k++ == 2 ? 0f : 4096f + k;
+                            var sums = mean.Select(m => m * count).ToArray();
+                            gguf.Add(new(t.Name, sums, [count]));
+                            float c = (float)Math.Round(count, MidpointRounding.AwayFromZero);
+                            weights[t.Name] = c > 0 ? sums.Select(s => s / c).ToArray() : Enumerable.Repeat(1f, ne0).ToArray();
+                        }
+                        else
+                        {
+                            const int ncall = 10;
+                            var data = mean.Select(m => m * ncall).ToArray();
+                            legacy.Add(new(t.Name, ncall, data));
+                            weights[t.Name] = data.Select(d => d / (float)ncall).ToArray();
+                        }
+                    }
+                }
+                string path = Path.Combine(Dir, $"{name}-imatrix{(useGguf ? ".gguf" : ".dat")}");
+                string dataset = $"{name}-calibration.txt";
+                int chunks = 42;
+                if (useGguf) ImatrixFiles.WriteGguf(path, gguf, [dataset, "second.txt"], (uint)chunks, 512);
+                else File.WriteAllBytes(path, ImatrixFiles.LegacyBytes(legacy, chunks, dataset));
+                // What llama-quantize adds (tools/quantize/quantize.cpp): file, first dataset, entry count, chunk count.
+                var overrides = new List<LlamaQuantize.KvOverride>
+                {
+                    new(GgufKeys.Quantize.ImatrixFile, path),
+                    new(GgufKeys.Quantize.ImatrixDataset, dataset),
+                    new(GgufKeys.Quantize.ImatrixEntriesCount, Int: weights.Count),
+                    new(GgufKeys.Quantize.ImatrixChunksCount, Int: chunks),
+                };
+                return _imatrices[name] = (path, weights, overrides);
+            }
+        }
+
+        public void Dispose() => Directory.Delete(Dir, recursive: true);
+    }
+
+    public static TheoryData<string, string, bool> Cases()
+    {
+        var data = new TheoryData<string, string, bool>();
+        foreach (var model in new[] { "stories260K", "llama", "qwen3" })
+            foreach (var ft in LlamaFileTypes.All.Where(r => r.IsListed))
+                foreach (bool imatrix in new[] { false, true })
+                    data.Add(model, ft.Name, imatrix);
+        return data;
+    }
+
+    [Theory(SkipTestWithoutData = true)]
+    [MemberData(nameof(Cases))]
+    public void Pure_quantization_is_identical_to_llama_cpp(string model, string fileType, bool withImatrix)
+    {
+        var target = LlamaFileTypes.Parse(fileType);
+        string input = models.Model(model);
+        string context = $"{model} {fileType} --pure{(withImatrix ? " --imatrix" : "")}";
+        var im = withImatrix ? models.Imatrix(model) : default;
+        string tag = $"{model}-{fileType}-{(withImatrix ? "im" : "noim")}";
+        string ours = Path.Combine(models.Dir, $"{tag}-squeeze.gguf"), theirs = Path.Combine(models.Dir, $"{tag}-llama.gguf");
+
+        QuantizationPlan? plan = null;
+        string? planError = null;
+        using (var f = GgufFile.Open(input))
+        {
+            try { plan = QuantizationPlan.Pure(f, target); }
+            catch (QuantizationException e) { planError = e.Message; }
+        }
+        if (plan is not null)
+        {
+            var missing = plan.Tensors.Where(t => t.Converts).Select(t => t.TargetType).Distinct().Where(t => QuantKernels.Find(t) is null).ToList();
+            if (missing.Count > 0) Assert.Skip($"{context}: Squeeze has no kernels for {string.Join(", ", missing.Select(t => t.Name()))} yet");
+            bool needsImatrix = plan.Tensors.Any(t => t.Converts && (t.RequiresImatrix || QuantKernels.Get(t.TargetType).RequiresImportance));
+            if (needsImatrix && !withImatrix)
+            {
+                // llama.cpp refuses too (tensor_requires_imatrix); not called: ggml would abort on a type it cannot quantize without weights.
+                var e = Assert.Throws<QuantizationException>(() => Squeeze(input, ours, target, null));
+                Assert.Contains("imatrix", e.Message);
+                return;
+            }
+        }
+
+        string? squeezeError = planError;
+        if (plan is not null)
+        {
+            try { Squeeze(input, ours, target, withImatrix ? ImportanceMatrix.Load(im.Path) : null); }
+            catch (QuantizationException e) { squeezeError = e.Message; }
+        }
+        bool llamaOk = LlamaQuantize.Run(input, theirs, (int)target.FileType, pure: true, Threads,
+            withImatrix ? im.Weights : null, withImatrix ? im.Overrides : null);
+
+        if (!llamaOk)
+        {
+            Assert.True(squeezeError is not null, $"{context}: llama.cpp refused to quantize, Squeeze did not");
+            Assert.False(File.Exists(ours));
+            return;
+        }
+        Assert.True(squeezeError is null, $"{context}: llama.cpp quantized, Squeeze refused: {squeezeError}");
+        GgufAssert.SameFile(theirs, ours, context);
+        Assert.True(LlamaQuantize.Loads(ours), $"{context}: llama.cpp does not load Squeeze's file");
+        File.Delete(ours);
+        File.Delete(theirs);
+    }
+
+    private static void Squeeze(string input, string output, QuantizeTarget target, ImportanceMatrix? imatrix) =>
+        ModelQuantizer.QuantizePure(input, output, target, new QuantizeOptions { Threads = Threads, Imatrix = imatrix },
+            cancellation: TestContext.Current.CancellationToken);
+
+    [Fact]
+    public unsafe void Native_struct_layouts_match_llama_h()
+    {
+        Assert.Equal(56, sizeof(LlamaModelQuantizeParams));
+        Assert.Equal(24, sizeof(LlamaModelImatrixData));
+        Assert.Equal(264, sizeof(LlamaModelKvOverride));
+        OracleLibrary.EnsureLoaded();
+        var p = Native.llama_model_quantize_default_params();
+        Assert.Equal((int)LlamaFileType.Q8_0, p.FType);
+        Assert.Equal(GgmlTypes.Count, p.OutputTensorType);
+        Assert.Equal(1, p.QuantizeOutputTensor);
+        Assert.Equal(0, p.Pure);
+    }
+
+    [Fact]
+    public void Llama_cpp_loads_the_synthetic_models()
+    {
+        Assert.True(LlamaQuantize.Loads(models.Model("llama")));
+        Assert.True(LlamaQuantize.Loads(models.Model("qwen3")));
+    }
+}
