@@ -59,6 +59,61 @@ public struct LlamaModelParams
     public byte LoadMtp;
 }
 
+/// <summary><c>llama_context_params</c> (llama.h at 815a2a591, 160 bytes; <c>cb_eval</c> at offset 88).</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct LlamaContextParams
+{
+    public uint NCtx;
+    public uint NBatch;
+    public uint NUbatch;
+    public uint NSeqMax;
+    public uint NRsSeq;
+    public uint NOutputsMax;
+    public int NThreads;
+    public int NThreadsBatch;
+    public int CtxType;
+    public int RopeScalingType;
+    public int PoolingType;
+    public int AttentionType;
+    public int FlashAttnType;
+    public float RopeFreqBase;
+    public float RopeFreqScale;
+    public float YarnExtFactor;
+    public float YarnAttnFactor;
+    public float YarnBetaFast;
+    public float YarnBetaSlow;
+    public uint YarnOrigCtx;
+    public float DefragThold;
+    public nint CbEval;
+    public nint CbEvalUserData;
+    public int TypeK;
+    public int TypeV;
+    public nint AbortCallback;
+    public nint AbortCallbackData;
+    public byte Embeddings;
+    public byte OffloadKqv;
+    public byte NoPerf;
+    public byte OpOffload;
+    public byte SwaFull;
+    public byte KvUnified;
+    public nint Samplers;
+    public nuint NSamplers;
+    public nint CtxOther;
+}
+
+/// <summary><c>llama_batch</c>.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct LlamaBatch
+{
+    public int NTokens;
+    public int* Token;
+    public float* Embd;
+    public int* Pos;
+    public int* NSeqId;
+    public int** SeqId;
+    public sbyte* Logits;
+}
+
 /// <summary>
 /// Raw entry points of the oracle. Call <see cref="OracleLibrary.EnsureLoaded"/> first.
 /// A GGML_ASSERT aborts the process: validate arguments before calling.
@@ -115,6 +170,19 @@ public static unsafe partial class Native
     [LibraryImport(OracleLibrary.Llama)] public static partial int llama_model_n_layer(nint model);
     [LibraryImport(OracleLibrary.Llama)] public static partial ulong llama_model_n_params(nint model);
     [LibraryImport(OracleLibrary.Llama)] public static partial ulong llama_model_size(nint model);
+
+    [LibraryImport(OracleLibrary.Llama)] public static partial LlamaContextParams llama_context_default_params();
+    [LibraryImport(OracleLibrary.Llama)] public static partial nint llama_init_from_model(nint model, LlamaContextParams p);
+    [LibraryImport(OracleLibrary.Llama)] public static partial void llama_free(nint ctx);
+    [LibraryImport(OracleLibrary.Llama)] public static partial LlamaBatch llama_batch_init(int nTokens, int embd, int nSeqMax);
+    [LibraryImport(OracleLibrary.Llama)] public static partial void llama_batch_free(LlamaBatch batch);
+    [LibraryImport(OracleLibrary.Llama)] public static partial int llama_decode(nint ctx, LlamaBatch batch);
+    [LibraryImport(OracleLibrary.Llama)] public static partial float* llama_get_logits_ith(nint ctx, int i);
+    [LibraryImport(OracleLibrary.Llama)] public static partial nint llama_get_memory(nint ctx);
+    [LibraryImport(OracleLibrary.Llama)] public static partial void llama_memory_clear(nint memory, [MarshalAs(UnmanagedType.U1)] bool data);
+    [LibraryImport(OracleLibrary.Llama)] public static partial nint llama_model_get_vocab(nint model);
+    [LibraryImport(OracleLibrary.Llama)] public static partial int llama_vocab_n_tokens(nint vocab);
+    [LibraryImport(OracleLibrary.Llama)] public static partial int llama_vocab_bos(nint vocab);
 
     public static string? Utf8(byte* s) => s == null ? null : Marshal.PtrToStringUTF8((nint)s);
 }

@@ -31,6 +31,9 @@ public sealed unsafe class GgufFile : IDisposable
     /// <summary>Longest string and largest array gguf.cpp accepts.</summary>
     public const long MaxStringBytes = 1L << 30, MaxArrayElements = 1L << 30;
 
+    /// <summary>Largest <c>general.alignment</c> Squeeze reads or writes (offsets are computed in <see cref="int"/>-sized steps).</summary>
+    public const int MaxAlignment = 1 << 30;
+
     private readonly IDisposable? _owner;
     private readonly byte* _base;
     private readonly Dictionary<string, GgufValue> _metadataByKey;
@@ -225,7 +228,9 @@ public sealed unsafe class GgufFile : IDisposable
             if (kvCount < 0 || kvCount > Remaining / 13)
                 Fail(kvCountAt, "header.metadata_kv_count", $"0 to {Remaining / 13} (what the file's size could hold)", kvCount.ToString());
 
-            var metadata = new List<KeyValuePair<string, GgufValue>>((int)kvCount);
+            // Counts only bound the loops; lists grow as entries are actually read, so a count that the file's
+            // size allows but its contents do not cannot make the reader reserve memory it will never use.
+            var metadata = new List<KeyValuePair<string, GgufValue>>((int)Math.Min(kvCount, 1024));
             var keys = new HashSet<string>(StringComparer.Ordinal);
             long alignmentAt = -1;
             for (long i = 0; i < kvCount; i++)
@@ -233,6 +238,8 @@ public sealed unsafe class GgufFile : IDisposable
                 long keyAt = _pos;
                 string key = String($"metadata[{i}].key");
                 if (key.Length == 0) Fail(keyAt, $"metadata[{i}].key", "a non-empty key", "an empty string");
+                // gguf.cpp looks keys up as C strings: "general.alignment\0x" would be general.alignment to it.
+                if (key.Contains('\0')) Fail(keyAt, $"metadata[{i}].key", "a key without NUL bytes", $"'{key.Replace("\0", "\\0")}'");
                 if (!keys.Add(key)) Fail(keyAt, $"metadata[{i}].key", "a key not seen before", $"duplicate key '{key}'");
                 long typeAt = _pos;
                 var type = ValueType($"metadata '{key}'.type", typeAt);
@@ -246,14 +253,14 @@ public sealed unsafe class GgufFile : IDisposable
                 if (alignValue.Type != GgufValueType.UInt32)
                     Fail(alignmentAt, GgufKeys.General.Alignment, "type u32", alignValue.Type.ShortName());
                 uint a = (uint)alignValue.Value;
-                if (a == 0 || (a & (a - 1)) != 0 || a > 1u << 30)
-                    Fail(alignmentAt + 4, GgufKeys.General.Alignment, "a power of two", a.ToString());
+                if (a == 0 || (a & (a - 1)) != 0 || a > MaxAlignment)
+                    Fail(alignmentAt + 4, GgufKeys.General.Alignment, "a power of two up to 2^30", a.ToString());
                 alignment = (int)a;
             }
 
-            var tensors = new List<GgufTensorInfo>((int)tensorCount);
+            var tensors = new List<GgufTensorInfo>((int)Math.Min(tensorCount, 1024));
             var names = new HashSet<string>(StringComparer.Ordinal);
-            var offsets = new long[tensorCount];
+            var offsets = new List<long>(tensors.Capacity);
             for (long i = 0; i < tensorCount; i++)
             {
                 long nameAt = _pos;
@@ -261,6 +268,9 @@ public sealed unsafe class GgufFile : IDisposable
                 int nameBytes = Encoding.UTF8.GetByteCount(name);
                 if (nameBytes >= MaxNameBytes)
                     Fail(nameAt, $"tensor[{i}].name", $"fewer than {MaxNameBytes} bytes", $"{nameBytes} bytes ('{name}')");
+                // ggml keeps tensor names as C strings: a NUL would cut the name short (and could make two names equal).
+                if (name.Contains('\0'))
+                    Fail(nameAt, $"tensor[{i}].name", "a name without NUL bytes", $"'{name.Replace("\0", "\\0")}'");
                 if (!names.Add(name)) Fail(nameAt, $"tensor[{i}].name", "a name not seen before", $"duplicate tensor name '{name}'");
                 string field = $"tensor '{name}'";
 
@@ -270,11 +280,14 @@ public sealed unsafe class GgufFile : IDisposable
                     Fail(dimsAt, $"{field}.n_dims", $"1 to {MaxDimensions}", nDims.ToString());
                 var shape = new long[nDims];
                 long elements = 1;
+                long rowLengthAt = _pos;
                 for (int d = 0; d < nDims; d++)
                 {
                     long dimAt = _pos;
                     shape[d] = I64($"{field}.ne[{d}]");
                     if (shape[d] < 0) Fail(dimAt, $"{field}.ne[{d}]", "a non-negative size", shape[d].ToString());
+                    // gguf.cpp divides by ne[1..3] while loading: a 0 there crashes llama.cpp, so no such file is usable.
+                    if (d > 0 && shape[d] == 0) Fail(dimAt, $"{field}.ne[{d}]", "a positive size (only ne[0] may be 0)", "0");
                     if (elements != 0 && shape[d] > long.MaxValue / elements)
                         Fail(dimAt, $"{field}.shape", "an element count below 2^63", $"[{string.Join(", ", shape.Take(d + 1))}, ...]");
                     elements *= shape[d];
@@ -287,8 +300,9 @@ public sealed unsafe class GgufFile : IDisposable
                 var type = (GgmlType)typeId;
                 var traits = GgmlTypes.Get(type);
                 if (shape[0] % traits.BlockSize != 0)
-                    Fail(typeAt, $"{field}.ne[0]", $"a multiple of {traits.Name}'s block size {traits.BlockSize}", shape[0].ToString());
-                if (elements / traits.BlockSize > long.MaxValue / traits.TypeSize)
+                    Fail(rowLengthAt, $"{field}.ne[0]", $"a multiple of {traits.Name}'s block size {traits.BlockSize}", shape[0].ToString());
+                // A row's size must be representable too: with a zero dimension the element count is 0 whatever ne[0] is.
+                if (Math.Max(elements, shape[0]) / traits.BlockSize > long.MaxValue / traits.TypeSize)
                     Fail(typeAt, $"{field}.size", "a byte size below 2^63", $"{elements} elements of {traits.Name}");
 
                 long offsetAt = _pos;
@@ -297,7 +311,7 @@ public sealed unsafe class GgufFile : IDisposable
                     Fail(offsetAt, $"{field}.offset", $"a multiple of the alignment {alignment}", offset.ToString());
                 if (offset > (ulong)length)
                     Fail(offsetAt, $"{field}.offset", $"an offset inside the file ({length} bytes)", offset.ToString());
-                offsets[i] = offsetAt;
+                offsets.Add(offsetAt);
                 tensors.Add(new GgufTensorInfo(name, type, shape, (long)offset));
             }
 
@@ -392,13 +406,14 @@ public sealed unsafe class GgufFile : IDisposable
                 }
                 default:
                 {
-                    int size = GgufValueTypes.FixedSize(elementType);
+                    // n * size is at most the bytes left (checked above), but may exceed what a span can hold.
+                    long bytes = n * (long)GgufValueTypes.FixedSize(elementType);
+                    byte* src = Take(bytes, field);
                     items = System.Array.CreateInstance(GgufArray.ClrType(elementType), n);
-                    var src = Fixed(checked(n * size), field);
                     // Little-endian host: the file's bytes are the array's bytes.
                     if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("Squeeze needs a little-endian CPU");
                     var handle = GCHandle.Alloc(items, GCHandleType.Pinned);
-                    try { src.CopyTo(new Span<byte>((void*)handle.AddrOfPinnedObject(), src.Length)); }
+                    try { Buffer.MemoryCopy(src, (void*)handle.AddrOfPinnedObject(), bytes, bytes); }
                     finally { handle.Free(); }
                     break;
                 }
@@ -430,13 +445,16 @@ public sealed unsafe class GgufFile : IDisposable
         private ulong U64(string field) => BinaryPrimitives.ReadUInt64LittleEndian(Fixed(8, field));
         private long I64(string field) => BinaryPrimitives.ReadInt64LittleEndian(Fixed(8, field));
 
-        private ReadOnlySpan<byte> Fixed(int n, string field)
+        private ReadOnlySpan<byte> Fixed(int n, string field) => new(Take(n, field), n);
+
+        /// <summary>The next <paramref name="n"/> bytes; fails at the field's start when the file ends first.</summary>
+        private byte* Take(long n, string field)
         {
             if (n > Remaining)
                 Fail(_pos, field, $"{n} more bytes", $"the end of the file after {Remaining}");
-            var span = new ReadOnlySpan<byte>(data + _pos, n);
+            byte* p = data + _pos;
             _pos += n;
-            return span;
+            return p;
         }
 
         private static string Describe(uint magic)

@@ -40,8 +40,9 @@ public sealed class GgufWriter
         {
             var v = Find(GgufKeys.General.Alignment);
             if (v is null) return GgufFile.DefaultAlignment;
-            if (v.Value is not uint a || a == 0 || (a & (a - 1)) != 0)
-                throw new InvalidOperationException($"{GgufKeys.General.Alignment} must be a power-of-two u32, not {v.Type.ShortName()} {v}");
+            // The reader's rule: a file this writer makes must open again.
+            if (v.Value is not uint a || a == 0 || (a & (a - 1)) != 0 || a > GgufFile.MaxAlignment)
+                throw new InvalidOperationException($"{GgufKeys.General.Alignment} must be a power-of-two u32 up to 2^30, not {v.Type.ShortName()} {v}");
             return (int)a;
         }
     }
@@ -52,6 +53,7 @@ public sealed class GgufWriter
     public GgufWriter Set(string key, GgufValue value)
     {
         ArgumentException.ThrowIfNullOrEmpty(key);
+        if (key.Contains('\0')) throw new ArgumentException("a metadata key cannot contain NUL", nameof(key));
         if (_tensors.Count > 0 && key == GgufKeys.General.Alignment)
             throw new InvalidOperationException("set the alignment before adding tensors");
         int i = _metadata.FindIndex(kv => kv.Key == key);
@@ -68,14 +70,20 @@ public sealed class GgufWriter
     {
         if (Encoding.UTF8.GetByteCount(name) >= GgufFile.MaxNameBytes)
             throw new ArgumentException($"tensor name '{name}' is {GgufFile.MaxNameBytes} bytes or longer", nameof(name));
-        if (!_names.Add(name)) throw new ArgumentException($"duplicate tensor name '{name}'", nameof(name));
+        if (name.Contains('\0')) throw new ArgumentException("a tensor name cannot contain NUL", nameof(name));
+        if (_names.Contains(name)) throw new ArgumentException($"duplicate tensor name '{name}'", nameof(name));
         long offset = 0;
         if (_tensors.Count > 0)
         {
             var last = _tensors[^1].Info;
             offset = checked(last.Offset + Pad(last.ByteSize, Alignment));
         }
+        // gguf.cpp divides by ne[1..3] when it loads a file: a zero there crashes llama.cpp (SIGFPE), so never write one.
+        for (int d = 1; d < shape.Count; d++)
+            if (shape[d] == 0) throw new ArgumentException($"tensor '{name}': dimension {d} is 0, which llama.cpp cannot load (only ne[0] may be 0)", nameof(shape));
+        // Validates the shape and type; nothing is recorded until it has passed.
         var info = new GgufTensorInfo(name, type, shape, offset);
+        _names.Add(name);
         _tensors.Add((info, source));
         return info;
     }
@@ -143,9 +151,12 @@ public sealed class GgufWriter
         if (pad > 0) s.Write(new byte[pad]);
     }
 
+    // Throws on unpaired surrogates instead of silently writing U+FFFD: the file would not say what the caller meant.
+    private static readonly UTF8Encoding StrictUtf8 = new(false, throwOnInvalidBytes: true);
+
     private static void WriteString(BinaryWriter w, string s)
     {
-        var bytes = Encoding.UTF8.GetBytes(s);
+        var bytes = StrictUtf8.GetBytes(s);
         w.Write((ulong)bytes.Length);
         w.Write(bytes);
     }

@@ -1,0 +1,79 @@
+using Squeeze.Models;
+using Squeeze.Quants;
+using Xunit;
+
+namespace Squeeze.Oracle.Tests.Models;
+
+/// <summary>
+/// Random-weight models of every architecture, weight type, GQA ratio and output tying: Squeeze's logits against
+/// llama.cpp's on the same file, for a 64-token prompt processed as one batch and token by token.
+/// </summary>
+public sealed class SyntheticModelTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("squeeze-synthetic-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    public static TheoryData<string, GgmlType, int, bool> Cases() => new()
+    {
+        { "llama", GgmlType.F32, 1, false }, { "qwen2", GgmlType.F32, 2, true }, { "qwen3", GgmlType.F32, 4, false },
+        { "llama", GgmlType.F16, 4, true }, { "qwen2", GgmlType.F16, 1, false }, { "qwen3", GgmlType.F16, 2, true },
+        { "llama", GgmlType.BF16, 2, false }, { "qwen3", GgmlType.BF16, 1, true },
+        { "llama", GgmlType.Q8_0, 4, false }, { "qwen2", GgmlType.Q8_0, 2, false }, { "qwen3", GgmlType.Q8_0, 1, true },
+        { "llama", GgmlType.Q4_K, 2, true }, { "qwen3", GgmlType.Q4_K, 4, false },
+        { "qwen2", GgmlType.Q6_K, 4, false }, { "llama", GgmlType.Q6_K, 1, false },
+        { "qwen3", GgmlType.IQ4_NL, 2, false }, { "llama", GgmlType.IQ4_NL, 4, true },
+        { "llama", GgmlType.IQ3_S, 2, false }, { "qwen3", GgmlType.IQ3_S, 4, true },
+    };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Logits_match_llama_cpp(string architecture, GgmlType type, int gqa, bool tied)
+    {
+        if (QuantKernels.Find(type) is null) Assert.Skip($"Squeeze has no {type} kernels yet");
+        var spec = ArchitectureSpec.Find(architecture)!;
+        var path = Path.Combine(_dir, $"{architecture}-{type}-{gqa}-{tied}.gguf");
+        SyntheticModel.Write(path, new SyntheticModelOptions
+        {
+            Spec = spec, WeightType = type, HeadCount = 4, KvHeadCount = 4 / gqa, TiedOutput = tied,
+            EmbeddingLength = 256, FeedForwardLength = 512, LayerCount = 2, VocabSize = 512, Seed = (int)type * 7 + gqa,
+        });
+        using var model = TransformerModel.Load(path);
+        Assert.Equal(tied, model.TiedOutput);
+        var tokens = LogitsTests.Prompt(model.Hparams.VocabSize, 64, bos: 1, seed: gqa);
+        using var oracle = new OracleModel(path, contextSize: 128, batchSize: 64);
+        var expected = oracle.Decode(tokens, 0, allLogits: true);
+
+        var batched = new Transformer(model, contextSize: 128, threads: 2).Evaluate(tokens);
+        var stepwise = new Transformer(model, contextSize: 128, threads: 2);
+        var oneByOne = new float[batched.Length];
+        for (int i = 0; i < tokens.Length; i++)
+            stepwise.Evaluate([tokens[i]], startPosition: i).CopyTo(oneByOne, i * model.Hparams.VocabSize);
+
+        foreach (var (name, actual) in new[] { ("batched", batched), ("token by token", oneByOne) })
+        {
+            if (type is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16)
+            {
+                double error = LogitsTests.RelativeError(expected, actual);
+                Assert.True(error <= 1e-3, $"{name}: max |Δ| / max |logit| = {error:E3}");
+            }
+            else
+            {
+                double agreement = ArgmaxAgreement(expected, actual, model.Hparams.VocabSize);
+                Assert.True(agreement >= 0.99, $"{name}: argmax agrees at {agreement:P1} of positions");
+            }
+        }
+    }
+
+    private static double ArgmaxAgreement(float[] expected, float[] actual, int vocab)
+    {
+        int rows = expected.Length / vocab, same = 0;
+        for (int r = 0; r < rows; r++)
+        {
+            var e = expected.AsSpan(r * vocab, vocab);
+            var a = actual.AsSpan(r * vocab, vocab);
+            if (e.IndexOf(System.Numerics.Tensors.TensorPrimitives.Max(e)) == a.IndexOf(System.Numerics.Tensors.TensorPrimitives.Max(a))) same++;
+        }
+        return (double)same / rows;
+    }
+}

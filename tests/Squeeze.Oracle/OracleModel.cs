@@ -1,0 +1,78 @@
+namespace Squeeze.Oracle;
+
+/// <summary>A model and context in llama.cpp, for comparing logits and generations with Squeeze's.</summary>
+public sealed unsafe class OracleModel : IDisposable
+{
+    private readonly nint _model, _ctx;
+
+    /// <param name="path">GGUF model file.</param>
+    /// <param name="contextSize">Context cells.</param>
+    /// <param name="batchSize">Largest batch passed to <see cref="Decode"/>.</param>
+    /// <param name="threads">CPU threads.</param>
+    public OracleModel(string path, int contextSize, int batchSize, int threads = 2)
+    {
+        OracleLibrary.EnsureLoaded();
+        Native.llama_backend_init();
+        var mp = Native.llama_model_default_params();
+        _model = Native.llama_model_load_from_file(path, mp);
+        if (_model == 0) throw new InvalidOperationException($"llama.cpp could not load {path}");
+        var cp = Native.llama_context_default_params();
+        cp.NCtx = (uint)contextSize;
+        cp.NBatch = (uint)batchSize;
+        cp.NUbatch = (uint)batchSize;
+        cp.NSeqMax = 1;
+        cp.NThreads = threads;
+        cp.NThreadsBatch = threads;
+        cp.NoPerf = 1;
+        _ctx = Native.llama_init_from_model(_model, cp);
+        if (_ctx == 0)
+        {
+            Native.llama_model_free(_model);
+            throw new InvalidOperationException("llama.cpp could not create a context");
+        }
+        VocabSize = Native.llama_vocab_n_tokens(Native.llama_model_get_vocab(_model));
+    }
+
+    public int VocabSize { get; }
+
+    public void ClearCache() => Native.llama_memory_clear(Native.llama_get_memory(_ctx), true);
+
+    /// <summary>Decodes tokens at positions <paramref name="startPosition"/>.. in sequence 0; returns logits of every token when
+    /// <paramref name="allLogits"/>, else of the last (rows of n_vocab).</summary>
+    public float[] Decode(IReadOnlyList<int> tokens, int startPosition, bool allLogits)
+    {
+        var batch = Native.llama_batch_init(tokens.Count, 0, 1);
+        try
+        {
+            batch.NTokens = tokens.Count;
+            for (int i = 0; i < tokens.Count; i++)
+            {
+                batch.Token[i] = tokens[i];
+                batch.Pos[i] = startPosition + i;
+                batch.NSeqId[i] = 1;
+                batch.SeqId[i][0] = 0;
+                batch.Logits[i] = (sbyte)(allLogits || i == tokens.Count - 1 ? 1 : 0);
+            }
+            int rc = Native.llama_decode(_ctx, batch);
+            if (rc != 0) throw new InvalidOperationException($"llama_decode returned {rc}");
+            int rows = allLogits ? tokens.Count : 1;
+            var logits = new float[rows * VocabSize];
+            for (int r = 0; r < rows; r++)
+            {
+                float* p = Native.llama_get_logits_ith(_ctx, allLogits ? r : tokens.Count - 1);
+                new ReadOnlySpan<float>(p, VocabSize).CopyTo(logits.AsSpan(r * VocabSize, VocabSize));
+            }
+            return logits;
+        }
+        finally
+        {
+            Native.llama_batch_free(batch);
+        }
+    }
+
+    public void Dispose()
+    {
+        Native.llama_free(_ctx);
+        Native.llama_model_free(_model);
+    }
+}
