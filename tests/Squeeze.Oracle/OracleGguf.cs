@@ -109,26 +109,3 @@ public static unsafe class OracleGguf
         _ => throw new InvalidOperationException($"gguf.cpp reported value type {(int)type}"),
     };
 }
-
-/// <summary>llama.cpp's model loader, for checking that files Squeeze writes load as models.</summary>
-public static class OracleModel
-{
-    private static readonly Lazy<bool> Backend = new(() =>
-    {
-        OracleLibrary.EnsureLoaded();
-        Native.llama_backend_init();
-        return true;
-    });
-
-    /// <summary>Loads <paramref name="path"/> with <c>llama_model_load_from_file</c> (CPU); null when llama.cpp refuses it.</summary>
-    public static (int Layers, ulong Parameters, ulong Bytes)? Load(string path)
-    {
-        _ = Backend.Value;
-        var p = Native.llama_model_default_params();
-        p.NGpuLayers = 0;
-        nint model = Native.llama_model_load_from_file(path, p);
-        if (model == 0) return null;
-        try { return (Native.llama_model_n_layer(model), Native.llama_model_n_params(model), Native.llama_model_size(model)); }
-        finally { Native.llama_model_free(model); }
-    }
-}

@@ -35,6 +35,20 @@ public sealed unsafe class OracleModel : IDisposable
 
     public int VocabSize { get; }
 
+    /// <summary>Loads <paramref name="path"/> with <c>llama_model_load_from_file</c> (CPU) and frees it again: layers,
+    /// parameters and bytes as llama.cpp counts them, or null when llama.cpp refuses the file.</summary>
+    public static (int Layers, ulong Parameters, ulong Bytes)? Probe(string path)
+    {
+        OracleLibrary.EnsureLoaded();
+        Native.llama_backend_init();
+        var p = Native.llama_model_default_params();
+        p.NGpuLayers = 0;
+        nint model = Native.llama_model_load_from_file(path, p);
+        if (model == 0) return null;
+        try { return (Native.llama_model_n_layer(model), Native.llama_model_n_params(model), Native.llama_model_size(model)); }
+        finally { Native.llama_model_free(model); }
+    }
+
     public void ClearCache() => Native.llama_memory_clear(Native.llama_get_memory(_ctx), true);
 
     /// <summary>Decodes tokens at positions <paramref name="startPosition"/>.. in sequence 0; returns logits of every token when
