@@ -82,16 +82,4 @@ public static unsafe class LlamaQuantize
             foreach (var h in pins) h.Free();
         }
     }
-
-    /// <summary>Whether llama.cpp loads <paramref name="path"/> as a model (weights included).</summary>
-    public static bool Loads(string path)
-    {
-        OracleLibrary.EnsureLoaded();
-        if (Interlocked.Exchange(ref _backend, 1) == 0) Native.llama_backend_init();
-        var mp = Native.llama_model_default_params();
-        nint model = Native.llama_model_load_from_file(path, mp);
-        if (model == 0) return false;
-        Native.llama_model_free(model);
-        return true;
-    }
 }
