@@ -14,9 +14,11 @@ public static class SyntheticModels
 {
     /// <param name="Arch">llama or qwen3.</param>
     /// <param name="WeightType">F32, F16 or BF16 for 2-D weights (norms stay F32).</param>
-    public sealed record Spec(string Arch, int NEmbd, int NFf, int NLayer, int NHead, int NHeadKv, int HeadDim, int NVocab, GgmlType WeightType)
+    /// <param name="NExpert">Experts per layer (0: a dense FFN); MoE layers have a router and 3-D expert weights.</param>
+    public sealed record Spec(string Arch, int NEmbd, int NFf, int NLayer, int NHead, int NHeadKv, int HeadDim, int NVocab, GgmlType WeightType,
+        int NExpert = 0, int NExpertUsed = 0)
     {
-        public override string ToString() => $"{Arch}-{NEmbd}x{NFf}-{WeightType}";
+        public override string ToString() => $"{Arch}-{NEmbd}x{NFf}{(NExpert > 0 ? $"x{NExpert}e" : "")}-{WeightType}";
     }
 
     /// <summary>llama: rows of 256 and 640 (ffn_down: 640 fits 32-blocks only, so k-quants fall back).</summary>
@@ -24,6 +26,9 @@ public static class SyntheticModels
 
     /// <summary>qwen3 in F16: rows of 256, 512 (attn_output) and 4096 (ffn_down); per-head Q/K norms.</summary>
     public static Spec Qwen3 { get; } = new("qwen3", 256, 4096, 1, 4, 2, 128, 288, GgmlType.F16);
+
+    /// <summary>llama with 4 experts (2 used) in BF16: 3-D expert weights, whose imatrix entries hold one vector per expert.</summary>
+    public static Spec LlamaMoe { get; } = new("llama", 256, 256, 1, 4, 2, 64, 300, GgmlType.BF16, NExpert: 4, NExpertUsed: 2);
 
     /// <summary>The weight tensors (name, shape) of <paramref name="s"/> in the order they are written.</summary>
     public static IEnumerable<(string Name, long[] Shape)> Tensors(Spec s)
@@ -44,6 +49,14 @@ public static class SyntheticModels
             }
             yield return (b + "attn_output.weight", [q, s.NEmbd]);
             yield return (b + "ffn_norm.weight", [s.NEmbd]);
+            if (s.NExpert > 0)
+            {
+                yield return (b + "ffn_gate_inp.weight", [s.NEmbd, s.NExpert]);
+                yield return (b + "ffn_gate_exps.weight", [s.NEmbd, s.NFf, s.NExpert]);
+                yield return (b + "ffn_up_exps.weight", [s.NEmbd, s.NFf, s.NExpert]);
+                yield return (b + "ffn_down_exps.weight", [s.NFf, s.NEmbd, s.NExpert]);
+                continue;
+            }
             yield return (b + "ffn_gate.weight", [s.NEmbd, s.NFf]);
             yield return (b + "ffn_up.weight", [s.NEmbd, s.NFf]);
             yield return (b + "ffn_down.weight", [s.NFf, s.NEmbd]);
@@ -75,6 +88,11 @@ public static class SyntheticModels
         w.Set(GgufKeys.Arch.RopeFreqBase(a), GgufValue.Float32(10000f));
         w.Set(GgufKeys.Arch.AttentionLayerNormRmsEpsilon(a), GgufValue.Float32(1e-6f));
         w.Set(GgufKeys.Arch.VocabSize(a), GgufValue.UInt32((uint)s.NVocab));
+        if (s.NExpert > 0)
+        {
+            w.Set(GgufKeys.Arch.ExpertCount(a), GgufValue.UInt32((uint)s.NExpert));
+            w.Set(GgufKeys.Arch.ExpertUsedCount(a), GgufValue.UInt32((uint)s.NExpertUsed));
+        }
         w.Set(GgufKeys.Tokenizer.Model, GgufValue.String("none"));
 
         var rng = new Random(seed);
@@ -90,7 +108,8 @@ public static class SyntheticModels
                 data[i] = norm ? (float)(1 + 0.1 * g) : (float)(0.02 * g * (i % shape[0] == hot ? 20 : 1));
             }
             tamper?.Invoke(name, data);
-            var type = norm ? GgmlType.F32 : s.WeightType;
+            // Norms and the router stay F32, as converters store them.
+            var type = norm || name.Contains("ffn_gate_inp", StringComparison.Ordinal) ? GgmlType.F32 : s.WeightType;
             w.AddTensor(name, type, shape, Encode(type, data));
         }
         w.WriteTo(path);

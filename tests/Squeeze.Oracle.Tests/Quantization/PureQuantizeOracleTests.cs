@@ -34,6 +34,7 @@ public sealed class PureQuantizeOracleTests(PureQuantizeOracleTests.Models model
                     "stories260K" => TestData.StoriesModel,
                     "llama" => Write(SyntheticModels.Llama),
                     "qwen3" => Write(SyntheticModels.Qwen3),
+                    "llama-moe" => Write(SyntheticModels.LlamaMoe),
                     _ => throw new ArgumentException(name),
                 };
                 _paths[name] = p;
@@ -62,23 +63,34 @@ public sealed class PureQuantizeOracleTests(PureQuantizeOracleTests.Models model
                 var weights = new Dictionary<string, float[]>(StringComparer.Ordinal);
                 var legacy = new List<ImatrixFiles.LegacyEntry>();
                 var gguf = new List<ImatrixFiles.GgufEntry>();
-                bool useGguf = name == "qwen3";
+                bool useGguf = name is "qwen3" or "llama-moe";
                 using (var f = GgufFile.Open(Model(name)))
                 {
                     int k = 0;
                     foreach (var t in f.Tensors.Where(t => QuantizableTensors.Check(t).Allowed))
                     {
-                        int ne0 = (int)t.Shape[0];
-                        var mean = new float[ne0];
-                        for (int i = 0; i < ne0; i++) mean[i] = (float)(0.5 * Math.Exp(2 * (rng.NextDouble() - 0.5)) * (i % 37 == 0 ? 30 : 1));
+                        int ne0 = (int)t.Shape[0], nMat = t.Shape.Count > 2 ? (int)t.Shape[2] : 1;
+                        var mean = new float[ne0 * nMat];
+                        for (int i = 0; i < mean.Length; i++) mean[i] = (float)(0.5 * Math.Exp(2 * (rng.NextDouble() - 0.5)) * (i % 37 == 0 ? 30 : 1));
                         if (useGguf)
                         {
-                            // One tensor never exercised (count 0): llama-quantize gives it weights of 1.
-                            float count = k++ == 2 ? 0f : 4096f + k;
-                            var sums = mean.Select(m => m * count).ToArray();
-                            gguf.Add(new(t.Name, sums, [count]));
-                            float c = (float)Math.Round(count, MidpointRounding.AwayFromZero);
-                            weights[t.Name] = c > 0 ? sums.Select(s => s / c).ToArray() : Enumerable.Repeat(1f, ne0).ToArray();
+                            // Raw sums and token counts per matrix (expert). One matrix never exercised (count 0): llama-quantize
+                            // gives it weights of 1; fractional counts are rounded as lround does.
+                            var counts = new float[nMat];
+                            for (int j = 0; j < nMat; j++) counts[j] = (k++ % 5 == 2) ? 0f : 4096f + k + (j % 2 == 1 ? 0.5f : 0f);
+                            var sums = new float[mean.Length];
+                            var w = new float[mean.Length];
+                            for (int j = 0; j < nMat; j++)
+                            {
+                                float c = (float)Math.Round(counts[j], MidpointRounding.AwayFromZero);
+                                for (int i = 0; i < ne0; i++)
+                                {
+                                    sums[j * ne0 + i] = mean[j * ne0 + i] * counts[j];
+                                    w[j * ne0 + i] = c > 0 ? sums[j * ne0 + i] / c : 1f;
+                                }
+                            }
+                            gguf.Add(new(t.Name, sums, counts));
+                            weights[t.Name] = w;
                         }
                         else
                         {
@@ -118,7 +130,7 @@ public sealed class PureQuantizeOracleTests(PureQuantizeOracleTests.Models model
     public static TheoryData<string, string, bool> Cases()
     {
         var data = new TheoryData<string, string, bool>();
-        foreach (var model in new[] { "stories260K", "llama", "qwen3" })
+        foreach (var model in new[] { "stories260K", "llama", "qwen3", "llama-moe" })
         {
             var seen = new HashSet<GgmlType>();
             foreach (var ft in LlamaFileTypes.All.Where(r => r.IsListed))
@@ -219,5 +231,6 @@ public sealed class PureQuantizeOracleTests(PureQuantizeOracleTests.Models model
     {
         Assert.NotNull(OracleModel.Probe(models.Model("llama")));
         Assert.NotNull(OracleModel.Probe(models.Model("qwen3")));
+        Assert.NotNull(OracleModel.Probe(models.Model("llama-moe")));
     }
 }
