@@ -30,17 +30,18 @@ internal static class QuantizeCommand
             DefaultValueFactory = _ => Environment.ProcessorCount,
         };
         var allowRequantize = new Option<bool>("--allow-requantize") { Description = "Allow dequantizing and requantizing tensors that are already quantized." };
+        var dryRun = new Option<bool>("--dry-run") { Description = "Print each tensor's type, the reason and the sizes; write nothing." };
         var command = new Command("quantize", "Quantize a GGUF model, byte-identical to llama-quantize.")
         {
-            input, output, type, pure, imatrix, threads, allowRequantize,
+            input, output, type, pure, imatrix, threads, allowRequantize, dryRun,
         };
         command.SetAction(p => CommandRunner.Run(() => Run(
             p.GetRequiredValue(input), p.GetRequiredValue(output), p.GetRequiredValue(type), p.GetValue(pure),
-            p.GetValue(imatrix), p.GetValue(threads), p.GetValue(allowRequantize))));
+            p.GetValue(imatrix), p.GetValue(threads), p.GetValue(allowRequantize), p.GetValue(dryRun))));
         return command;
     }
 
-    private static int Run(FileInfo input, FileInfo output, string typeText, bool pure, FileInfo? imatrixFile, int threads, bool allowRequantize)
+    private static int Run(FileInfo input, FileInfo output, string typeText, bool pure, FileInfo? imatrixFile, int threads, bool allowRequantize, bool dryRun)
     {
         if (!LlamaFileTypes.TryParse(typeText, out var target))
             throw new InvalidInputException($"'{typeText}' is not a file type ({string.Join(", ", LlamaFileTypes.All.Where(r => r.IsListed).Select(r => r.Name))}) or a ggml type name");
@@ -64,6 +65,11 @@ internal static class QuantizeCommand
         {
             using var model = GgufFile.Open(input.FullName);
             var plan = QuantizationPlan.Pure(model, target!);
+            if (dryRun)
+            {
+                RenderPlan(input, target!, plan);
+                return CommandRunner.Ok;
+            }
             var options = new QuantizeOptions { Imatrix = importance, Threads = threads, AllowRequantize = allowRequantize };
             QuantizeSummary summary;
             if (CommandRunner.Interactive)
@@ -112,6 +118,23 @@ internal static class QuantizeCommand
             console.WriteLine($"{s.FallbackCount} of {s.Tensors.Count} tensors needed a fallback type (rows not a multiple of the block size)");
         if (importance is not null)
             console.WriteLine($"imatrix: {importance.EntryCount} entries, used for {s.Tensors.Count(t => t.UsedImatrix)} tensors");
+    }
+
+    private static void RenderPlan(FileInfo input, QuantizeTarget target, QuantizationPlan plan)
+    {
+        var console = AnsiConsole.Console;
+        var table = new Table().Title(Markup.Escape($"{input.Name} as {target}, pure (dry run)"))
+            .AddColumn(new TableColumn("tensor").NoWrap()).AddColumn("shape").AddColumn("type").AddColumn(new TableColumn("bytes").RightAligned()).AddColumn("reason");
+        foreach (var t in plan.Tensors)
+            table.AddTextRow(t.Tensor.Name, string.Join(" x ", t.Tensor.Shape), t.Converts ? $"{t.Tensor.Type.Name()} -> {t.TargetType.Name()}" : t.TargetType.Name(),
+                Format.Bytes(t.OutputBytes), t.Reason);
+        console.Write(table);
+        long elements = plan.Tensors.Sum(t => t.Tensor.ElementCount), before = plan.Tensors.Sum(t => t.Tensor.ByteSize), after = plan.Tensors.Sum(t => t.OutputBytes);
+        console.WriteLine($"model size {Format.Bytes(before)} ({Format.Bpw(before * 8.0 / Math.Max(1, elements))} bpw) -> {Format.Bytes(after)} ({Format.Bpw(after * 8.0 / Math.Max(1, elements))} bpw)");
+        if (plan.FallbackCount > 0)
+            console.WriteLine($"{plan.FallbackCount} of {plan.Tensors.Count} tensors need a fallback type (rows not a multiple of the block size)");
+        var needs = plan.Tensors.Where(t => t.Converts && t.RequiresImatrix).ToList();
+        if (needs.Count > 0) console.WriteLine($"{needs.Count} tensors need an imatrix (--imatrix) for this type");
     }
 
     /// <summary>Reports synchronously on the quantizer's thread (System.Progress would post to the thread pool).</summary>

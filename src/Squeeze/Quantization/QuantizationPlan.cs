@@ -56,7 +56,7 @@ public sealed class QuantizationPlan
             var q = QuantizableTensors.Check(t, quantizeOutput);
             if (!q.Allowed)
             {
-                plans.Add(new TensorPlan(t, t.Type, $"kept: {q.Reason}", false, false));
+                plans.Add(new TensorPlan(t, t.Type, $"kept ({q.Reason})", false, false));
                 continue;
             }
             var chosen = type;
@@ -65,7 +65,7 @@ public sealed class QuantizationPlan
             if (quantized)
             {
                 var (fitted, why) = TypeFallback.Apply(t.Name, t.Shape[0], type);
-                if (why is not null) { chosen = fitted; reason = $"{reason}; fallback to {fitted.Name()}: {why}"; fellBack = true; }
+                if (why is not null) { chosen = fitted; reason = $"{reason}, fallback: {why}"; fellBack = true; }
             }
             plans.Add(new TensorPlan(t, chosen, reason, fellBack, ImatrixRequirement.Requires(t.Name, chosen, target.FileType)));
         }

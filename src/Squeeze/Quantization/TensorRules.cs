@@ -156,8 +156,8 @@ public static class TypeFallback
         if (rowLength % block == 0) return (type, null);
         var rule = Find(type) ?? throw new QuantizationException(
             $"tensor '{tensorName}': rows of {rowLength} do not fit {type.Name()}'s block of {block}, and llama.cpp defines no fallback for {type.Name()}");
-        string why = $"rows of {rowLength} are not a multiple of {type.Name()}'s block {block}: {rule.Reason}";
+        string why = $"rows of {rowLength} do not fit {type.Name()} (block {block})";
         if (rowLength % GgmlTypes.Get(rule.To).BlockSize == 0) return (rule.To, why);
-        return (LastResort, $"{why}; rows are not a multiple of {GgmlTypes.Get(rule.To).BlockSize} either, so F16");
+        return (LastResort, $"{why} nor {rule.To.Name()} (block {GgmlTypes.Get(rule.To).BlockSize})");
     }
 }

@@ -26,6 +26,17 @@ public sealed class QuantizeCommandTests : IDisposable
         Assert.Equal(2u, (uint)f[GgufKeys.General.QuantizationVersion].Value);
     }
 
+    [Fact]
+    public void Dry_run_lists_types_and_reasons_and_writes_nothing()
+    {
+        var (code, stdout, stderr) = CliHarness.Run("quantize", TestData.StoriesModel, Out, "Q4_K_M", "--pure", "--dry-run");
+        Assert.True(code == 0, stderr);
+        Assert.Contains("q5_0", stdout); // 64-wide rows fall back from q4_K
+        Assert.Contains("kept", stdout);
+        Assert.Contains("fallback", stdout);
+        Assert.False(File.Exists(Out));
+    }
+
     [Theory]
     [InlineData("Q9_K", "is not a file type")]
     [InlineData("q8_k", "is not a file type")]
