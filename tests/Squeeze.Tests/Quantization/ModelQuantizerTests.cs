@@ -75,6 +75,36 @@ public sealed class ModelQuantizerTests : IDisposable
     }
 
     [Fact]
+    public void Output_does_not_depend_on_the_thread_count()
+    {
+        var type = AnyKernelType();
+        var input = Model(SyntheticModels.Llama with { WeightType = GgmlType.F16 });
+        var target = new QuantizeTarget(LlamaFileTypes.FileTypeFor(type)!.Value, type, type.Name(), true);
+        string one = Path.Combine(_dir, "1.gguf"), three = Path.Combine(_dir, "3.gguf");
+        Quantize(input, one, target, new QuantizeOptions { Threads = 1 });
+        Quantize(input, three, target, new QuantizeOptions { Threads = 3 });
+        Assert.True(File.ReadAllBytes(one).AsSpan().SequenceEqual(File.ReadAllBytes(three)));
+    }
+
+    [Fact]
+    public void Reports_progress_up_to_every_element()
+    {
+        var input = Model(Small);
+        var reports = new List<QuantizeProgress>();
+        ModelQuantizer.QuantizePure(input, Path.Combine(_dir, "o.gguf"), LlamaFileTypes.Parse("F32"), new QuantizeOptions(),
+            new Collect(reports), TestContext.Current.CancellationToken);
+        Assert.NotEmpty(reports);
+        Assert.Equal(reports[^1].ElementsTotal, reports[^1].ElementsDone);
+        for (int i = 1; i < reports.Count; i++) Assert.True(reports[i].ElementsDone >= reports[i - 1].ElementsDone);
+        Assert.Equal(reports[^1].TensorCount - 1, reports[^1].TensorIndex);
+    }
+
+    private sealed class Collect(List<QuantizeProgress> into) : IProgress<QuantizeProgress>
+    {
+        public void Report(QuantizeProgress value) => into.Add(value);
+    }
+
+    [Fact]
     public void Refuses_nan_in_a_copied_tensor_naming_tensor_and_row()
     {
         var input = Model(Small, (name, data) => { if (name == "blk.1.ffn_up.weight") data[3 * 256 + 17] = float.NaN; });
