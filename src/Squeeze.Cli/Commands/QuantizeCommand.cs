@@ -117,7 +117,7 @@ internal static class QuantizeCommand
         if (s.FallbackCount > 0)
             console.WriteLine($"{s.FallbackCount} of {s.Tensors.Count} tensors needed a fallback type (rows not a multiple of the block size)");
         if (importance is not null)
-            console.WriteLine($"imatrix: {importance.EntryCount} entries, used for {s.Tensors.Count(t => t.UsedImatrix)} tensors");
+            console.WriteLine($"imatrix: {importance.EntryCount} entries; importance weights given to {s.Tensors.Count(t => t.UsedImatrix)} tensors");
     }
 
     private static void RenderPlan(FileInfo input, QuantizeTarget target, QuantizationPlan plan)
