@@ -30,18 +30,27 @@ internal static class QuantizeCommand
             DefaultValueFactory = _ => Environment.ProcessorCount,
         };
         var allowRequantize = new Option<bool>("--allow-requantize") { Description = "Allow dequantizing and requantizing tensors that are already quantized." };
+        var leaveOutput = new Option<bool>("--leave-output-tensor") { Description = "Keep output.weight as it is." };
+        var outputType = new Option<string?>("--output-tensor-type") { Description = "ggml type for output.weight (no fallback)." };
+        var embeddingType = new Option<string?>("--token-embedding-type") { Description = "ggml type for the token embeddings (no fallback)." };
         var dryRun = new Option<bool>("--dry-run") { Description = "Print each tensor's type, the reason and the sizes; write nothing." };
         var command = new Command("quantize", "Quantize a GGUF model, byte-identical to llama-quantize.")
         {
-            input, output, type, pure, imatrix, threads, allowRequantize, dryRun,
+            input, output, type, pure, imatrix, threads, allowRequantize, leaveOutput, outputType, embeddingType, dryRun,
         };
         command.SetAction(p => CommandRunner.Run(() => Run(
             p.GetRequiredValue(input), p.GetRequiredValue(output), p.GetRequiredValue(type), p.GetValue(pure),
-            p.GetValue(imatrix), p.GetValue(threads), p.GetValue(allowRequantize), p.GetValue(dryRun))));
+            p.GetValue(imatrix), p.GetValue(threads), p.GetValue(allowRequantize), p.GetValue(dryRun),
+            new PureOptions
+            {
+                QuantizeOutput = !p.GetValue(leaveOutput),
+                OutputTensorType = ParseGgmlType(p.GetValue(outputType), "--output-tensor-type"),
+                TokenEmbeddingType = ParseGgmlType(p.GetValue(embeddingType), "--token-embedding-type"),
+            })));
         return command;
     }
 
-    private static int Run(FileInfo input, FileInfo output, string typeText, bool pure, FileInfo? imatrixFile, int threads, bool allowRequantize, bool dryRun)
+    private static int Run(FileInfo input, FileInfo output, string typeText, bool pure, FileInfo? imatrixFile, int threads, bool allowRequantize, bool dryRun, PureOptions pureOptions)
     {
         if (!LlamaFileTypes.TryParse(typeText, out var target))
             throw new InvalidInputException($"'{typeText}' is not a file type ({string.Join(", ", LlamaFileTypes.All.Where(r => r.IsListed).Select(r => r.Name))}) or a ggml type name");
@@ -64,7 +73,7 @@ internal static class QuantizeCommand
         try
         {
             using var model = GgufFile.Open(input.FullName);
-            var plan = QuantizationPlan.Pure(model, target!);
+            var plan = QuantizationPlan.Pure(model, target!, pureOptions);
             if (dryRun)
             {
                 RenderPlan(input, target!, plan);
@@ -119,6 +128,16 @@ internal static class QuantizeCommand
         if (importance is not null)
             console.WriteLine($"imatrix: {importance.EntryCount} entries; importance weights given to {s.Tensors.Count(t => t.UsedImatrix)} tensors");
     }
+
+    /// <summary>A ggml type name, ignoring case, as llama-quantize's <c>parse_ggml_type</c> reads it.</summary>
+    private static GgmlType? ParseGgmlType(string? text, string option)
+    {
+        if (text is null) return null;
+        if (GgmlTypes.TryParse(text, out var t) && IsWeightType(t)) return t;
+        throw new InvalidInputException($"{option}: '{text}' is not a ggml type a tensor can be stored in");
+    }
+
+    private static bool IsWeightType(GgmlType t) => t is not (GgmlType.Q8_1 or GgmlType.Q8_K or GgmlType.I8 or GgmlType.I16 or GgmlType.I32 or GgmlType.I64 or GgmlType.F64);
 
     private static void RenderPlan(FileInfo input, QuantizeTarget target, QuantizationPlan plan)
     {

@@ -19,6 +19,19 @@ public sealed record TensorPlan(GgufTensorInfo Tensor, GgmlType TargetType, stri
     public long OutputBytes => GgmlTypes.RowSize(TargetType, Tensor.Shape[0]) * Tensor.RowCount;
 }
 
+/// <summary>llama-quantize's options that also apply under <c>--pure</c>.</summary>
+public sealed record PureOptions
+{
+    /// <summary>False for <c>--leave-output-tensor</c>: <c>output.weight</c> keeps its type.</summary>
+    public bool QuantizeOutput { get; init; } = true;
+
+    /// <summary><c>--output-tensor-type</c>: the type of <c>output.weight</c>, as given (no fallback).</summary>
+    public GgmlType? OutputTensorType { get; init; }
+
+    /// <summary><c>--token-embedding-type</c>: the type of the token embeddings, as given (no fallback).</summary>
+    public GgmlType? TokenEmbeddingType { get; init; }
+}
+
 /// <summary>
 /// The type of every tensor of a model, in the order llama.cpp writes them. Built by <see cref="Pure"/> now; presets
 /// will build plans the same way. <see cref="ModelQuantizer"/> carries a plan out.
@@ -44,19 +57,32 @@ public sealed class QuantizationPlan
     /// llama.cpp's <c>--pure</c>: every quantizable tensor gets the target's tensor type (output and token
     /// embeddings included: <c>--pure</c> skips the mixture rules that treat them specially), then the row-size
     /// fallback; other tensors keep their type. When the target type is not a quantized type (F32, F16, BF16) there
-    /// is no fallback, as in llama.cpp.
+    /// is no fallback, as in llama.cpp. <paramref name="options"/> carries llama-quantize's
+    /// <c>--leave-output-tensor</c>, <c>--output-tensor-type</c> and <c>--token-embedding-type</c>, which apply first.
     /// </summary>
-    public static QuantizationPlan Pure(GgufFile model, QuantizeTarget target, bool quantizeOutput = true)
+    public static QuantizationPlan Pure(GgufFile model, QuantizeTarget target, PureOptions? options = null)
     {
+        options ??= new PureOptions();
         var type = target.TensorType;
         bool quantized = GgmlTypes.Get(type).IsQuantized;
         var plans = new List<TensorPlan>(model.Tensors.Count);
         foreach (var t in LlamaOrder(model.Tensors))
         {
-            var q = QuantizableTensors.Check(t, quantizeOutput);
+            var q = QuantizableTensors.Check(t, options.QuantizeOutput);
             if (!q.Allowed)
             {
                 plans.Add(new TensorPlan(t, t.Type, $"kept ({q.Reason})", false, false));
+                continue;
+            }
+            // llama.cpp returns these types as given: no fallback, so rows that do not fit are an error here.
+            var given = ImatrixRequirement.TokenEmbeddingNames.Contains(t.Name) ? options.TokenEmbeddingType
+                : t.Name == QuantizableTensors.OutputWeight ? options.OutputTensorType : null;
+            if (given is { } g)
+            {
+                int block = GgmlTypes.Get(g).BlockSize;
+                if (t.Shape[0] % block != 0)
+                    throw new QuantizationException($"tensor '{t.Name}': rows of {t.Shape[0]} do not fit {g.Name()} (block {block}), the type asked for it", t.Name);
+                plans.Add(new TensorPlan(t, g, $"{g.Name()} as asked for this tensor", false, ImatrixRequirement.Requires(t.Name, g, target.FileType)));
                 continue;
             }
             var chosen = type;

@@ -208,6 +208,36 @@ public sealed class PureQuantizeOracleTests(PureQuantizeOracleTests.Models model
         File.Delete(theirs);
     }
 
+    [Theory(SkipTestWithoutData = true)]
+    [InlineData("llama", "Q4_0", "q8_0", "q6_K", true)]
+    [InlineData("qwen3", "Q4_K_M", "f16", "q8_0", true)]
+    [InlineData("llama", "Q5_1", null, null, false)]
+    [InlineData("stories260K", "Q2_K", "q8_0", null, true)]
+    public void Output_and_embedding_types_are_as_llama_cpp(string model, string fileType, string? outputType, string? embeddingType, bool quantizeOutput)
+    {
+        var target = LlamaFileTypes.Parse(fileType);
+        string input = models.Model(model);
+        var options = new PureOptions
+        {
+            QuantizeOutput = quantizeOutput,
+            OutputTensorType = outputType is null ? null : GgmlTypes.TryParse(outputType, out var o) ? o : throw new ArgumentException(outputType),
+            TokenEmbeddingType = embeddingType is null ? null : GgmlTypes.TryParse(embeddingType, out var e) ? e : throw new ArgumentException(embeddingType),
+        };
+        string context = $"{model} {fileType} --pure output {outputType ?? "-"} embeddings {embeddingType ?? "-"}{(quantizeOutput ? "" : " --leave-output-tensor")}";
+        string ours = Path.Combine(models.Dir, $"{model}-{fileType}-opts-squeeze.gguf"), theirs = Path.Combine(models.Dir, $"{model}-{fileType}-opts-llama.gguf");
+        QuantizationPlan plan;
+        using (var f = GgufFile.Open(input))
+        {
+            plan = QuantizationPlan.Pure(f, target, options);
+            var missing = plan.Tensors.Where(t => t.Converts).Select(t => t.TargetType).Distinct().Where(t => QuantKernels.Find(t) is null).ToList();
+            if (missing.Count > 0) Assert.Skip($"{context}: Squeeze has no kernels for {string.Join(", ", missing.Select(t => t.Name()))} yet");
+            ModelQuantizer.Quantize(f, plan, ours, new QuantizeOptions { Threads = Threads }, cancellation: TestContext.Current.CancellationToken);
+        }
+        Assert.True(LlamaQuantize.Run(input, theirs, (int)target.FileType, pure: true, Threads, quantizeOutput: quantizeOutput,
+            outputTensorType: (int?)options.OutputTensorType, tokenEmbeddingType: (int?)options.TokenEmbeddingType), $"{context}: llama.cpp failed");
+        GgufAssert.SameFile(theirs, ours, context);
+    }
+
     private static void Squeeze(string input, string output, QuantizeTarget target, ImportanceMatrix? imatrix) =>
         ModelQuantizer.QuantizePure(input, output, target, new QuantizeOptions { Threads = Threads, Imatrix = imatrix },
             cancellation: TestContext.Current.CancellationToken);

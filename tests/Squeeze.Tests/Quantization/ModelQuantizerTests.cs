@@ -170,6 +170,25 @@ public sealed class ModelQuantizerTests : IDisposable
     }
 
     [Fact]
+    public void Output_and_embedding_types_apply_first_without_fallback()
+    {
+        using var file = GgufFile.Open(Model(SyntheticModels.Llama));
+        var plan = QuantizationPlan.Pure(file, LlamaFileTypes.Parse("Q4_K_M"),
+            new PureOptions { OutputTensorType = GgmlType.Q8_0, TokenEmbeddingType = GgmlType.Q6_K });
+        var byName = plan.Tensors.ToDictionary(t => t.Tensor.Name);
+        Assert.Equal(GgmlType.Q8_0, byName["output.weight"].TargetType);
+        Assert.Equal(GgmlType.Q6_K, byName["token_embd.weight"].TargetType);
+        Assert.Equal(GgmlType.Q4_K, byName["blk.0.attn_q.weight"].TargetType);
+
+        plan = QuantizationPlan.Pure(file, LlamaFileTypes.Parse("Q4_K_M"), new PureOptions { QuantizeOutput = false, OutputTensorType = GgmlType.Q8_0 });
+        Assert.False(plan.Tensors.Single(t => t.Tensor.Name == "output.weight").Converts);
+
+        using var narrow = GgufFile.Open(Model(Small with { NEmbd = 96, NHead = 1, HeadDim = 96 }));
+        var e = Assert.Throws<QuantizationException>(() => QuantizationPlan.Pure(narrow, LlamaFileTypes.Parse("Q8_0"), new PureOptions { TokenEmbeddingType = GgmlType.Q6_K }));
+        Assert.Equal("token_embd.weight", e.Tensor);
+    }
+
+    [Fact]
     public void F16_file_type_has_no_fallback()
     {
         using var file = GgufFile.Open(Model(SyntheticModels.Llama with { NFf = 200 }));
