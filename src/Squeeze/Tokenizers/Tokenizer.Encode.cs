@@ -1,0 +1,418 @@
+using System.Text;
+
+namespace Squeeze.Tokenizers;
+
+/// <summary>
+/// A llama.cpp-exact tokenizer built from a GGUF vocabulary: SPM (<c>llama</c>), byte-level BPE (<c>gpt2</c>, with
+/// the pre-tokenizer named by <c>tokenizer.ggml.pre</c>) and WordPiece (<c>bert</c>). <see cref="Encode(string, bool, bool)"/>
+/// returns what <c>llama_tokenize</c> returns; <see cref="TokenToPiece"/> and <see cref="Detokenize"/> what
+/// <c>llama_token_to_piece</c> and <c>llama_detokenize</c> return. Instances are immutable and thread-safe.
+/// </summary>
+public sealed partial class Tokenizer
+{
+    /// <summary>Tokenizes <paramref name="text"/> (as UTF-8).</summary>
+    /// <param name="text">The text.</param>
+    /// <param name="addSpecial">Add BOS/EOS (and SEP for WordPiece) as the vocabulary asks (<c>add_special</c>).</param>
+    /// <param name="parseSpecial">Turn the text of control tokens into those tokens (<c>parse_special</c>); user-defined
+    /// tokens are always recognised.</param>
+    public int[] Encode(string text, bool addSpecial = true, bool parseSpecial = false) =>
+        Encode(Encoding.UTF8.GetBytes(text ?? throw new ArgumentNullException(nameof(text))), addSpecial, parseSpecial);
+
+    /// <summary>Tokenizes UTF-8 bytes (malformed sequences are read as llama.cpp reads them).</summary>
+    public int[] Encode(ReadOnlySpan<byte> utf8, bool addSpecial = true, bool parseSpecial = false)
+    {
+        var output = new List<int>(utf8.Length / 3 + 4);
+        var fragments = Partition(utf8, parseSpecial);
+        switch (Type)
+        {
+            case VocabType.Spm:
+            {
+                if (addSpecial && AddBos) output.Add(RequireSpecial(Bos, "BOS"));
+                bool prevSpecial = true;
+                var session = new SpmSession(this);
+                foreach (var f in fragments)
+                {
+                    if (f.Token != Null)
+                    {
+                        output.Add(f.Token);
+                        prevSpecial = true;
+                        continue;
+                    }
+                    var piece = utf8.Slice(f.Offset, f.Length);
+                    var sb = new StringBuilder(piece.Length + 8);
+                    if (AddSpacePrefix && prevSpecial) sb.Append(Escaped);
+                    foreach (byte b in piece)
+                        if (b == ' ') sb.Append(Escaped); else sb.Append((char)b);
+                    session.Tokenize(sb.ToString(), output);
+                    prevSpecial = false;
+                }
+                if (addSpecial && AddEos) output.Add(RequireSpecial(Eos, "EOS"));
+                break;
+            }
+            case VocabType.Bpe:
+            {
+                if (addSpecial && AddBos) output.Add(RequireSpecial(Bos, "BOS"));
+                var session = new BpeSession(this);
+                foreach (var f in fragments)
+                {
+                    if (f.Token != Null) output.Add(f.Token);
+                    else session.Tokenize(utf8.Slice(f.Offset, f.Length), output);
+                }
+                if (addSpecial && AddEos) output.Add(RequireSpecial(Eos, "EOS"));
+                break;
+            }
+            case VocabType.Wpm:
+            {
+                if (addSpecial) output.Add(RequireSpecial(Bos, "BOS"));
+                foreach (var f in fragments)
+                {
+                    if (f.Token != Null) output.Add(f.Token);
+                    else WpmTokenize(utf8.Slice(f.Offset, f.Length), output);
+                }
+                if (addSpecial) output.Add(RequireSpecial(Separator, "SEP"));
+                break;
+            }
+        }
+        return output.ToArray();
+    }
+
+    /// <summary>U+2581 (the SentencePiece space) as a byte string.</summary>
+    private const string Escaped = "\u00E2\u0096\u0081";
+
+    private static int RequireSpecial(int id, string name) =>
+        id != Null ? id : throw new InvalidInputException($"the vocabulary asks for a {name} token but has none");
+
+    internal int Find(string byteText, bool byteString) => _ids.TryGetValue(byteText, out int id) ? id : Null;
+
+    private readonly record struct Fragment(int Token, int Offset, int Length);
+
+    /// <summary>
+    /// llama.cpp's <c>tokenizer_st_partition</c>: for each special token, longest first, every text fragment is split
+    /// at each occurrence (searching left to right). Control and unknown tokens take part only when
+    /// <paramref name="parseSpecial"/>; LSTRIP/RSTRIP tokens swallow the whitespace beside them.
+    /// </summary>
+    private List<Fragment> Partition(ReadOnlySpan<byte> text, bool parseSpecial)
+    {
+        var fragments = new List<Fragment>();
+        if (text.IsEmpty) return fragments;
+        fragments.Add(new Fragment(Null, 0, text.Length));
+        var next = new List<Fragment>();
+        foreach (int id in _specialTokens)
+        {
+            var attr = _attrs[id];
+            if (!parseSpecial && (attr & (TokenAttributes.Control | TokenAttributes.Unknown)) != 0) continue;
+            var needle = _tokenBytes.Value[id];
+            bool any = false;
+            next.Clear();
+            foreach (var f in fragments)
+            {
+                if (f.Token != Null) { next.Add(f); continue; }
+                int offset = f.Offset, length = f.Length;
+                while (true)
+                {
+                    int found = text.Slice(offset, length).IndexOf(needle);
+                    if (found < 0)
+                    {
+                        if (length > 0) next.Add(new Fragment(Null, offset, length));
+                        break;
+                    }
+                    any = true;
+                    int match = offset + found;
+                    if (found > 0)
+                    {
+                        int leftLength = found;
+                        if ((attr & TokenAttributes.LStrip) != 0)
+                            while (leftLength > 0 && IsCSpace(text[offset + leftLength - 1])) leftLength--;
+                        if (leftLength > 0) next.Add(new Fragment(Null, offset, leftLength));
+                    }
+                    next.Add(new Fragment(id, 0, 0));
+                    int rightOffset = match + needle.Length;
+                    int rightLength = offset + length - rightOffset;
+                    if ((attr & TokenAttributes.RStrip) != 0)
+                        while (rightLength > 0 && IsCSpace(text[rightOffset])) { rightOffset++; rightLength--; }
+                    offset = rightOffset;
+                    length = rightLength;
+                    if (length == 0) break;
+                }
+            }
+            if (any) (fragments, next) = (next, fragments);
+        }
+        return fragments;
+    }
+
+    /// <summary>C's <c>isspace</c> in the "C" locale.</summary>
+    private static bool IsCSpace(byte b) => b == ' ' || (b >= '\t' && b <= '\r');
+
+    private readonly Lazy<byte[][]> _tokenBytes;
+
+    /// <summary>One SPM tokenization: symbols are UTF-8 characters; the adjacent pair whose concatenation is the
+    /// highest-scoring token merges first (ties: leftmost); what never forms a token falls back to byte tokens.</summary>
+    private sealed class SpmSession(Tokenizer t)
+    {
+        private int[] _start = [], _len = [], _prev = [], _next = [];
+        private readonly PriorityQueue<(int Left, int Right, int Size), (float Score, int Left)> _queue = new(SpmOrder.Instance);
+
+        public void Tokenize(string text, List<int> output)
+        {
+            int capacity = text.Length;
+            if (_start.Length < capacity)
+            {
+                _start = new int[capacity]; _len = new int[capacity]; _prev = new int[capacity]; _next = new int[capacity];
+            }
+            int count = 0;
+            for (int offs = 0; offs < text.Length;)
+            {
+                int n = Math.Min(Utf8Text.SequenceLength((byte)text[offs]), text.Length - offs);
+                _start[count] = offs;
+                _len[count] = n;
+                offs += n;
+                _prev[count] = count - 1;
+                _next[count] = offs == text.Length ? -1 : count + 1;
+                count++;
+            }
+            _queue.Clear();
+            for (int i = 1; i < count; i++) TryAddBigram(text, i - 1, i);
+            while (_queue.TryDequeue(out var bigram, out _))
+            {
+                int l = bigram.Left, r = bigram.Right;
+                if (_len[l] == 0 || _len[r] == 0 || _len[l] + _len[r] != bigram.Size) continue;
+                _len[l] += _len[r];
+                _len[r] = 0;
+                _next[l] = _next[r];
+                if (_next[r] >= 0) _prev[_next[r]] = l;
+                TryAddBigram(text, _prev[l], l);
+                TryAddBigram(text, l, _next[l]);
+            }
+            if (count == 0) return;
+            for (int i = 0; i != -1; i = _next[i])
+            {
+                var span = text.AsSpan(_start[i], _len[i]);
+                int token = t.TextToToken(span);
+                if (token != Null)
+                {
+                    output.Add(token);
+                    continue;
+                }
+                // A merged symbol is always a token, so only single characters get here (llama.cpp's rev_merge
+                // lookup cannot succeed for them): emit their bytes.
+                foreach (char b in span) output.Add(t.SpmByteToken((byte)b));
+            }
+        }
+
+        private void TryAddBigram(string text, int left, int right)
+        {
+            if (left == -1 || right == -1) return;
+            int size = _len[left] + _len[right];
+            int token = t.TextToToken(text.AsSpan(_start[left], size));
+            if (token == Null) return;
+            _queue.Enqueue((left, right, size), (t._scores[token], left));
+        }
+    }
+
+    /// <summary>Highest score first; equal scores leftmost first (llama.cpp's <c>llm_bigram_spm::comparator</c>).</summary>
+    private sealed class SpmOrder : IComparer<(float Score, int Left)>
+    {
+        public static readonly SpmOrder Instance = new();
+
+        public int Compare((float Score, int Left) x, (float Score, int Left) y)
+        {
+            if (x.Score > y.Score) return -1;
+            if (x.Score < y.Score) return 1;
+            return x.Left.CompareTo(y.Left);
+        }
+    }
+
+    private int[]? _spmBytes;
+
+    /// <summary>llama.cpp's <c>byte_to_token</c> for SPM: <c>&lt;0xXX&gt;</c>, else the byte itself as a token.</summary>
+    private int SpmByteToken(byte b)
+    {
+        var table = _spmBytes ??= BuildSpmBytes();
+        return table[b] != Null ? table[b]
+            : throw new InvalidInputException($"the vocabulary has no token for byte 0x{b:X2} (neither <0x{b:X2}> nor the byte itself)");
+    }
+
+    private int[] BuildSpmBytes()
+    {
+        var table = new int[256];
+        for (int b = 0; b < 256; b++)
+        {
+            int id = Find($"<0x{b:X2}>", byteString: true);
+            table[b] = id != Null ? id : Find(((char)b).ToString(), byteString: true);
+        }
+        return table;
+    }
+
+    /// <summary>One byte-level BPE tokenization: pre-tokenize into words, then within each word merge the adjacent
+    /// pair of lowest rank first (ties: leftmost) until no pair has a rank.</summary>
+    private sealed class BpeSession(Tokenizer t)
+    {
+        private readonly BpeMerges _m = t._merges!;
+        private int[] _start = [], _len = [], _prev = [], _next = [], _id = [];
+        private readonly PriorityQueue<(int Left, int Right, int Size, int Merged), (int Rank, int Left)> _queue = new(BpeOrder.Instance);
+        private readonly List<byte> _bytes = [];
+
+        public void Tokenize(ReadOnlySpan<byte> text, List<int> output)
+        {
+            var cpts = Utf8Text.Decode(text);
+            var pieces = t._preTokenizer!.Split(cpts);
+            // Words are re-encoded from code points (a malformed byte becomes U+FFFD's three bytes, as in llama.cpp).
+            _bytes.Clear();
+            var cptEnd = new int[cpts.Length + 1];
+            for (int i = 0; i < cpts.Length; i++)
+            {
+                Utf8Text.Append(cpts[i], _bytes);
+                cptEnd[i + 1] = _bytes.Count;
+            }
+            var bytes = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_bytes);
+            int c = 0;
+            foreach (int length in pieces)
+            {
+                var word = bytes[cptEnd[c]..cptEnd[c + length]];
+                c += length;
+                TokenizeWord(word, output);
+            }
+        }
+
+        private void TokenizeWord(ReadOnlySpan<byte> word, List<int> output)
+        {
+            if (t.IgnoreMerges)
+            {
+                int whole = t.TextToToken(EncodedText(word));
+                if (whole != Null)
+                {
+                    output.Add(whole);
+                    return;
+                }
+            }
+            int n = word.Length;
+            if (_start.Length < n)
+            {
+                _start = new int[n]; _len = new int[n]; _prev = new int[n]; _next = new int[n]; _id = new int[n];
+            }
+            for (int i = 0; i < n; i++)
+            {
+                _start[i] = i;
+                _len[i] = 1;
+                _prev[i] = i - 1;
+                _next[i] = i + 1 == n ? -1 : i + 1;
+                _id[i] = _m.ByteSymbol[word[i]];
+            }
+            _queue.Clear();
+            for (int i = 1; i < n; i++) AddBigram(i - 1, i);
+            while (_queue.TryDequeue(out var bigram, out _))
+            {
+                int l = bigram.Left, r = bigram.Right;
+                if (_len[l] == 0 || _len[r] == 0 || _len[l] + _len[r] != bigram.Size) continue;
+                _len[l] += _len[r];
+                _len[r] = 0;
+                _id[l] = bigram.Merged;
+                _next[l] = _next[r];
+                if (_next[r] >= 0) _prev[_next[r]] = l;
+                AddBigram(_prev[l], l);
+                AddBigram(l, _next[l]);
+            }
+            for (int i = 0; i != -1 && n > 0; i = _next[i])
+            {
+                int token = _m.TokenOf(_id[i]);
+                if (token != Null)
+                {
+                    output.Add(token);
+                    continue;
+                }
+                // No such token: llama.cpp looks up each byte of the symbol's (encoded) text as a one-byte token.
+                for (int k = _start[i]; k < _start[i] + _len[i]; k++)
+                    foreach (byte e in _m.EncodedBytes[word[k]])
+                        if (_m.SingleByteToken[e] != Null) output.Add(_m.SingleByteToken[e]);
+            }
+        }
+
+        private void AddBigram(int left, int right)
+        {
+            if (left == -1 || right == -1) return;
+            int a = _id[left], b = _id[right];
+            if (a < 0 || b < 0 || !_m.TryGet(a, b, out int rank, out int merged)) return;
+            _queue.Enqueue((left, right, _len[left] + _len[right], merged), (rank, left));
+        }
+
+        private string EncodedText(ReadOnlySpan<byte> word)
+        {
+            var sb = new StringBuilder(word.Length * 2);
+            foreach (byte b in word)
+                foreach (byte e in _m.EncodedBytes[b]) sb.Append((char)e);
+            return sb.ToString();
+        }
+    }
+
+    /// <summary>Lowest rank first; equal ranks leftmost first (llama.cpp's <c>llm_bigram_bpe::comparator</c>).</summary>
+    private sealed class BpeOrder : IComparer<(int Rank, int Left)>
+    {
+        public static readonly BpeOrder Instance = new();
+
+        public int Compare((int Rank, int Left) x, (int Rank, int Left) y) =>
+            x.Rank != y.Rank ? x.Rank.CompareTo(y.Rank) : x.Left.CompareTo(y.Left);
+    }
+
+    /// <summary>llama.cpp's WordPiece: split into words at whitespace and around punctuation and CJK characters
+    /// (lowercased and accent-stripped when the vocabulary says so), then take the longest token at each position
+    /// of "▁" + word; a word with an untokenizable rest becomes the unknown token.</summary>
+    private void WpmTokenize(ReadOnlySpan<byte> text, List<int> output)
+    {
+        var cpts = Utf8Text.Decode(text);
+        var words = new List<List<byte>> { new() };
+        foreach (uint raw in cpts)
+        {
+            uint cpt = StripAccents ? UnicodeData.NfdFirst(raw) : raw;
+            var flags = UnicodeData.Flags(cpt);
+            if ((flags & CodepointFlags.Whitespace) != 0)
+            {
+                if (words[^1].Count > 0) words.Add([]);
+                continue;
+            }
+            if (cpt == 0 || cpt == 0xFFFD || (flags & CodepointFlags.Control) != 0) continue;
+            if (StripAccents && (flags & CodepointFlags.AccentMark) != 0) continue;
+            uint mapped = Lowercase ? UnicodeData.ToLower(cpt) : cpt;
+            if ((flags & CodepointFlags.Punctuation) != 0 || (cpt < 0x7F && (flags & CodepointFlags.Symbol) != 0) || IsChineseChar(cpt))
+            {
+                if (words[^1].Count > 0) words.Add([]);
+                Utf8Text.Append(mapped, words[^1]);
+                words.Add([]);
+            }
+            else Utf8Text.Append(mapped, words[^1]);
+        }
+        foreach (var word in words)
+        {
+            if (word.Count == 0) continue;
+            var sb = new StringBuilder(word.Count + 3);
+            sb.Append(Escaped);
+            foreach (byte b in word) sb.Append((char)b);
+            string w = sb.ToString();
+            int n = w.Length, before = output.Count;
+            for (int i = 0; i < n; i++)
+            {
+                bool match = false;
+                for (int j = Math.Min(n, i + MaxTokenLength + 1); j > i; j--)
+                {
+                    int id = TextToToken(w.AsSpan(i, j - i));
+                    if (id == Null) continue;
+                    output.Add(id);
+                    match = true;
+                    i = j - 1;
+                    break;
+                }
+                if (!match)
+                {
+                    output.RemoveRange(before, output.Count - before);
+                    break;
+                }
+            }
+            if (output.Count == before) output.Add(Unknown);
+        }
+    }
+
+    private static bool IsChineseChar(uint c) =>
+        (c >= 0x04E00 && c <= 0x09FFF) || (c >= 0x03400 && c <= 0x04DBF) || (c >= 0x20000 && c <= 0x2A6DF) ||
+        (c >= 0x2A700 && c <= 0x2B73F) || (c >= 0x2B740 && c <= 0x2B81F) ||
+        (c >= 0x2B920 && c <= 0x2CEAF) || // llama.cpp follows HF here (0x2B920, not 0x2B820)
+        (c >= 0x0F900 && c <= 0x0FAFF) || (c >= 0x2F800 && c <= 0x2FA1F);
+}
