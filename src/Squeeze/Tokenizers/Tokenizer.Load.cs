@@ -154,7 +154,7 @@ public sealed partial class Tokenizer
         AddBos = Find(file, GgufKeys.Tokenizer.AddBos)?.AsBool() ?? AddBos;
         AddEos = Find(file, GgufKeys.Tokenizer.AddEos)?.AsBool() ?? AddEos;
         AddSep = Find(file, GgufKeys.Tokenizer.AddSep)?.AsBool() ?? AddSep;
-        Lowercase = Find(file, GgufKeys.Tokenizer.NormalizerLowercase)?.AsBool() ?? false;
+        Lowercase = Find(file, GgufKeys.Tokenizer.NormalizerLowercase)?.AsBool() ?? true; // llama.cpp's default
         StripAccents = Find(file, GgufKeys.Tokenizer.NormalizerStripAccents)?.AsBool() ?? Lowercase;
 
         // llama.cpp finds end-of-turn and fill-in-the-middle tokens by their text when the file does not name
