@@ -13,6 +13,7 @@ public static class Program
         var root = new RootCommand("Squeeze: layer-wise quantization of large language models in GGUF format.")
         {
             InspectCommand.Create(),
+            TokenizeCommand.Create(),
         };
         return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
     }
