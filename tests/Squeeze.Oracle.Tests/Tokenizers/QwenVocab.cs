@@ -15,11 +15,16 @@ namespace Squeeze.Oracle.Tests.Tokenizers;
 internal static class QwenVocab
 {
     private const int VocabSize = 151936; // Qwen3 config.json vocab_size
-    private static readonly Lazy<string> Built = new(Build);
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Lazy<string>> Built = new();
 
-    public static string Path => Built.Value;
+    /// <summary>The vocabulary as convert_hf_to_gguf.py writes it (pre = qwen2).</summary>
+    public static string Path => WithPre("qwen2");
 
-    private static string Build()
+    /// <summary>The same tokens and merges under another <c>tokenizer.ggml.pre</c>: a large byte-level vocabulary
+    /// on which every pre-tokenizer can be compared with llama.cpp's.</summary>
+    public static string WithPre(string pre) => Built.GetOrAdd(pre, p => new Lazy<string>(() => Build(p))).Value;
+
+    private static string Build(string pre)
     {
         string folder = TestData.Require("tokenizers/qwen3");
         using var json = JsonDocument.Parse(new GZipStream(File.OpenRead(System.IO.Path.Combine(folder, "tokenizer.json.gz")), CompressionMode.Decompress));
@@ -69,7 +74,7 @@ internal static class QwenVocab
         w.Set(GgufKeys.Arch.AttentionKeyLength("qwen3"), GgufValue.UInt32(128));
         w.Set(GgufKeys.Arch.AttentionValueLength("qwen3"), GgufValue.UInt32(128));
         w.Set(GgufKeys.Tokenizer.Model, GgufValue.String("gpt2"));
-        w.Set(GgufKeys.Tokenizer.Pre, GgufValue.String("qwen2"));
+        w.Set(GgufKeys.Tokenizer.Pre, GgufValue.String(pre));
         w.Set(GgufKeys.Tokenizer.Tokens, GgufValue.Strings(tokens!));
         w.Set(GgufKeys.Tokenizer.TokenType, GgufValue.Array(GgufArray.Of(types)));
         w.Set(GgufKeys.Tokenizer.Merges, GgufValue.Strings(merges));
@@ -79,7 +84,7 @@ internal static class QwenVocab
         w.Set(GgufKeys.Tokenizer.AddBos, GgufValue.Bool(config.RootElement.GetProperty("add_bos_token").GetBoolean()));
         w.Set(GgufKeys.Tokenizer.ChatTemplate, GgufValue.String(config.RootElement.GetProperty("chat_template").GetString()!));
 
-        string path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"squeeze-qwen2-vocab-{Environment.ProcessId}.gguf");
+        string path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"squeeze-qwen-vocab-{pre}-{Environment.ProcessId}.gguf");
         w.WriteTo(path);
         AppDomain.CurrentDomain.ProcessExit += (_, _) => File.Delete(path);
         return path;

@@ -9,6 +9,7 @@ public class TokenizerOracleTests
 {
     public static TheoryData<string> All() => new(Vocabs.All);
     public static TheoryData<string> WithCases() => new(Vocabs.WithCases);
+    public static TheoryData<string> AllAndVariants() => new(Vocabs.All.Concat(Vocabs.PreTokenizerVariants));
 
     private const int GeneratedPerVocab = 2000;
 
@@ -65,7 +66,7 @@ public class TokenizerOracleTests
     }
 
     [Theory]
-    [MemberData(nameof(All))]
+    [MemberData(nameof(AllAndVariants))]
     public void Generated_strings_tokenize_and_detokenize_as_in_llama_cpp(string name)
     {
         var (ours, theirs) = Vocabs.Get(name);
@@ -111,7 +112,7 @@ public class TokenizerOracleTests
     }
 
     [Theory]
-    [MemberData(nameof(All))]
+    [MemberData(nameof(AllAndVariants))]
     public void Malformed_utf8_is_read_as_llama_cpp_reads_it(string name)
     {
         var (ours, theirs) = Vocabs.Get(name);

@@ -18,6 +18,14 @@ internal static class Vocabs
         "mpt", "refact", "starcoder", "qwen2",
     ];
 
+    /// <summary>Qwen's tokens and merges under each pre-tokenizer name ("qwen+NAME"), for the pre-tokenizers whose
+    /// own vocabularies are not in the data folder.</summary>
+    public static readonly string[] PreTokenizerVariants =
+    [
+        "qwen+llama-bpe", "qwen+command-r", "qwen+roberta-bpe", "qwen+default", "qwen+falcon", "qwen+deepseek-llm",
+        "qwen+deepseek-coder", "qwen+starcoder", "qwen+refact", "qwen+gpt-2", "qwen+mpt", "qwen+dbrx", "qwen+chatglm-bpe",
+    ];
+
     /// <summary>Those with llama.cpp's .inp/.out test cases.</summary>
     public static readonly string[] WithCases =
         ["llama-spm", "phi-3", "bert-bge", "deepseek-coder", "deepseek-llm", "falcon", "gpt-2", "mpt", "refact", "starcoder", "qwen2"];
@@ -26,7 +34,9 @@ internal static class Vocabs
 
     /// <summary>The GGUF path of a vocabulary (skips the test when the data is absent).</summary>
     public static string Path(string name) =>
-        name == "qwen2" ? QwenVocab.Path : TestData.Require($"{Folder}/ggml-vocab-{name}.gguf");
+        name == "qwen2" ? QwenVocab.Path
+        : name.StartsWith("qwen+", StringComparison.Ordinal) ? QwenVocab.WithPre(name["qwen+".Length..])
+        : TestData.Require($"{Folder}/ggml-vocab-{name}.gguf");
 
     public static (Tokenizer Ours, OracleVocab Theirs) Get(string name)
     {
