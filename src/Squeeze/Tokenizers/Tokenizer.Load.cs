@@ -158,9 +158,10 @@ public sealed partial class Tokenizer
         StripAccents = Find(file, GgufKeys.Tokenizer.NormalizerStripAccents)?.AsBool() ?? Lowercase;
 
         // llama.cpp finds end-of-turn and fill-in-the-middle tokens by their text when the file does not name
-        // them, and makes each one it picks a control token. It walks a hash map, so when a vocabulary holds two
-        // candidates for one role its pick is unspecified; Squeeze takes the lowest id.
-        for (int id = 0; id < n; id++)
+        // them, and makes each one it picks a control token. It walks its token-to-id hash map, so when a
+        // vocabulary holds two candidates for one role (Qwen: <|endoftext|> and <|im_end|>) the first in that
+        // map's iteration order wins; StdUnorderedMapOrder reproduces the order.
+        foreach (int id in StdUnorderedMapOrder.Order(_tokenBytes.Value))
         {
             string t = ByteString.ToUtf16(_texts[id]);
             void Pick(ref int role, string[] candidates)
