@@ -17,7 +17,7 @@ internal sealed class BpeMerges
     public BpeMerges(Tokenizer owner, string[] merges)
     {
         _tokenCount = owner.VocabSize;
-        _pairs = new Dictionary<long, long>(merges.Length);
+        _pairs = new Dictionary<long, long>(merges.Length, PairComparer.Instance);
         for (int rank = 0; rank < merges.Length; rank++)
         {
             string m = ByteString.FromUtf16(merges[rank]);
@@ -82,5 +82,14 @@ internal sealed class BpeMerges
         id = _tokenCount + _extra.Count;
         _extra.Add(s, id);
         return id;
+    }
+
+    /// <summary>Hashes a (left, right) pair well: <see cref="long"/>'s own hash is left XOR right, which piles the
+    /// merges of the many small ids into few buckets.</summary>
+    private sealed class PairComparer : IEqualityComparer<long>
+    {
+        public static readonly PairComparer Instance = new();
+        public bool Equals(long x, long y) => x == y;
+        public int GetHashCode(long key) => (int)(((ulong)key * 0x9E3779B97F4A7C15UL) >> 32);
     }
 }

@@ -150,7 +150,7 @@ public sealed partial class Tokenizer
     private sealed class SpmSession(Tokenizer t)
     {
         private int[] _start = [], _len = [], _prev = [], _next = [];
-        private readonly PriorityQueue<(int Left, int Right, int Size), (float Score, int Left)> _queue = new(SpmOrder.Instance);
+        private readonly BinaryHeap<SpmBigram, SpmBigram> _queue = new();
 
         public void Tokenize(string text, List<int> output)
         {
@@ -172,7 +172,7 @@ public sealed partial class Tokenizer
             }
             _queue.Clear();
             for (int i = 1; i < count; i++) TryAddBigram(text, i - 1, i);
-            while (_queue.TryDequeue(out var bigram, out _))
+            while (_queue.TryPop(out var bigram))
             {
                 int l = bigram.Left, r = bigram.Right;
                 if (_len[l] == 0 || _len[r] == 0 || _len[l] + _len[r] != bigram.Size) continue;
@@ -205,21 +205,15 @@ public sealed partial class Tokenizer
             int size = _len[left] + _len[right];
             int token = t.TextToToken(text.AsSpan(_start[left], size));
             if (token == Null) return;
-            _queue.Enqueue((left, right, size), (t._scores[token], left));
+            _queue.Push(new SpmBigram(t._scores[token], left, right, size));
         }
     }
 
-    /// <summary>Highest score first; equal scores leftmost first (llama.cpp's <c>llm_bigram_spm::comparator</c>).</summary>
-    private sealed class SpmOrder : IComparer<(float Score, int Left)>
+    /// <summary>A candidate SPM merge. Highest score first; equal scores leftmost first (llama.cpp's
+    /// <c>llm_bigram_spm::comparator</c>).</summary>
+    private readonly record struct SpmBigram(float Score, int Left, int Right, int Size) : IHeapOrder<SpmBigram>
     {
-        public static readonly SpmOrder Instance = new();
-
-        public int Compare((float Score, int Left) x, (float Score, int Left) y)
-        {
-            if (x.Score > y.Score) return -1;
-            if (x.Score < y.Score) return 1;
-            return x.Left.CompareTo(y.Left);
-        }
+        public static bool Before(in SpmBigram a, in SpmBigram b) => a.Score > b.Score || (a.Score == b.Score && a.Left < b.Left);
     }
 
     private int[]? _spmBytes;
@@ -249,7 +243,7 @@ public sealed partial class Tokenizer
     {
         private readonly BpeMerges _m = t._merges!;
         private int[] _start = [], _len = [], _prev = [], _next = [], _id = [];
-        private readonly PriorityQueue<(int Left, int Right, int Size, int Merged), (int Rank, int Left)> _queue = new(BpeOrder.Instance);
+        private readonly BinaryHeap<BpeBigram, BpeBigram> _queue = new();
         private readonly List<byte> _bytes = [];
 
         public void Tokenize(ReadOnlySpan<byte> text, List<int> output)
@@ -286,6 +280,11 @@ public sealed partial class Tokenizer
                 }
             }
             int n = word.Length;
+            if (n == 1 && _m.TokenOf(_m.ByteSymbol[word[0]]) is int single and >= 0)
+            {
+                output.Add(single);
+                return;
+            }
             if (_start.Length < n)
             {
                 _start = new int[n]; _len = new int[n]; _prev = new int[n]; _next = new int[n]; _id = new int[n];
@@ -300,7 +299,7 @@ public sealed partial class Tokenizer
             }
             _queue.Clear();
             for (int i = 1; i < n; i++) AddBigram(i - 1, i);
-            while (_queue.TryDequeue(out var bigram, out _))
+            while (_queue.TryPop(out var bigram))
             {
                 int l = bigram.Left, r = bigram.Right;
                 if (_len[l] == 0 || _len[r] == 0 || _len[l] + _len[r] != bigram.Size) continue;
@@ -332,7 +331,7 @@ public sealed partial class Tokenizer
             if (left == -1 || right == -1) return;
             int a = _id[left], b = _id[right];
             if (a < 0 || b < 0 || !_m.TryGet(a, b, out int rank, out int merged)) return;
-            _queue.Enqueue((left, right, _len[left] + _len[right], merged), (rank, left));
+            _queue.Push(new BpeBigram(rank, left, right, _len[left] + _len[right], merged));
         }
 
         private string EncodedText(ReadOnlySpan<byte> word)
@@ -344,13 +343,11 @@ public sealed partial class Tokenizer
         }
     }
 
-    /// <summary>Lowest rank first; equal ranks leftmost first (llama.cpp's <c>llm_bigram_bpe::comparator</c>).</summary>
-    private sealed class BpeOrder : IComparer<(int Rank, int Left)>
+    /// <summary>A candidate BPE merge. Lowest rank first; equal ranks leftmost first (llama.cpp's
+    /// <c>llm_bigram_bpe::comparator</c>).</summary>
+    private readonly record struct BpeBigram(int Rank, int Left, int Right, int Size, int Merged) : IHeapOrder<BpeBigram>
     {
-        public static readonly BpeOrder Instance = new();
-
-        public int Compare((int Rank, int Left) x, (int Rank, int Left) y) =>
-            x.Rank != y.Rank ? x.Rank.CompareTo(y.Rank) : x.Left.CompareTo(y.Left);
+        public static bool Before(in BpeBigram a, in BpeBigram b) => a.Rank < b.Rank || (a.Rank == b.Rank && a.Left < b.Left);
     }
 
     /// <summary>llama.cpp's WordPiece: split into words at whitespace and around punctuation and CJK characters

@@ -14,7 +14,7 @@ public sealed partial class Tokenizer
     private readonly float[] _scores;
     private readonly TokenAttributes[] _attrs;
     private readonly Dictionary<string, int> _ids;
-    private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> _idLookup;
+    private readonly TokenTable _table;
     private readonly int[] _specialTokens;
     private readonly byte[][] _pieces;
     private readonly HashSet<int> _eog = [];
@@ -115,7 +115,7 @@ public sealed partial class Tokenizer
                 _ => TokenAttributes.Undefined,
             };
         }
-        _idLookup = _ids.GetAlternateLookup<ReadOnlySpan<char>>();
+        _table = new TokenTable(_texts);
 
         if (Type == VocabType.Bpe)
         {
@@ -394,7 +394,7 @@ public sealed partial class Tokenizer
     private int CheckToken(int token) =>
         (uint)token < (uint)_texts.Length ? token : throw new ArgumentOutOfRangeException(nameof(token), token, $"not a token id (vocabulary of {_texts.Length})");
 
-    private int TextToToken(ReadOnlySpan<char> byteText) => _idLookup.TryGetValue(byteText, out int id) ? id : Null;
+    private int TextToToken(ReadOnlySpan<char> byteText) => _table.Find(byteText);
 }
 
 /// <summary>Token texts llama.cpp recognises by name (<c>llama_vocab::impl::load</c>).</summary>

@@ -27,12 +27,11 @@ public class WikitextTests
         var got = ours.Encode(text, addSpecial: true, parseSpecial: false);
         var elapsed = clock.Elapsed;
         TestContext.Current.TestOutputHelper?.WriteLine($"{name}: {text.Length:N0} bytes -> {got.Length:N0} tokens in {elapsed.TotalSeconds:F2} s");
-        Console.WriteLine($"[wikitext] {name}: {text.Length:N0} bytes -> {got.Length:N0} tokens in {elapsed.TotalSeconds:F2} s");
 
         using var theirs = OracleVocab.Load(path);
         clock.Restart();
         var expected = theirs.Tokenize(text, addSpecial: true, parseSpecial: false);
-        Console.WriteLine($"[wikitext] {name}: llama.cpp took {clock.Elapsed.TotalSeconds:F2} s");
+        TestContext.Current.TestOutputHelper?.WriteLine($"{name}: llama.cpp took {clock.Elapsed.TotalSeconds:F2} s");
         Assert.Equal(expected.Length, got.Length);
         Assert.True(expected.AsSpan().SequenceEqual(got), $"{name}: first difference at token {expected.AsSpan().CommonPrefixLength(got)}");
         Assert.True(elapsed < TimeSpan.FromSeconds(10), $"{name} took {elapsed.TotalSeconds:F1} s");
