@@ -90,54 +90,103 @@ public sealed partial class Tokenizer
     /// llama.cpp's <c>tokenizer_st_partition</c>: for each special token, longest first, every text fragment is split
     /// at each occurrence (searching left to right). Control and unknown tokens take part only when
     /// <paramref name="parseSpecial"/>; LSTRIP/RSTRIP tokens swallow the whitespace beside them.
+    /// llama.cpp searches the whole text once per special token; Squeeze finds every occurrence of every special
+    /// token in one pass over the text (a byte trie), then applies them token by token in the same order, keeping
+    /// an occurrence only where llama.cpp's search would find it: inside a fragment still raw, at or after the
+    /// point the previous match of that token left off.
     /// </summary>
     private List<Fragment> Partition(ReadOnlySpan<byte> text, bool parseSpecial)
     {
         var fragments = new List<Fragment>();
         if (text.IsEmpty) return fragments;
         fragments.Add(new Fragment(Null, 0, text.Length));
+        if (_specialTokens.Length == 0) return fragments;
+        var occurrences = _specialTrie.Value.FindAll(text);
+        if (occurrences.Count == 0) return fragments;
         var next = new List<Fragment>();
         foreach (int id in _specialTokens)
         {
             var attr = _attrs[id];
             if (!parseSpecial && (attr & (TokenAttributes.Control | TokenAttributes.Unknown)) != 0) continue;
-            var needle = _tokenBytes.Value[id];
-            bool any = false;
+            if (!occurrences.TryGetValue(id, out var at)) continue;
+            int needle = _texts[id].Length;
             next.Clear();
+            int k = 0;
             foreach (var f in fragments)
             {
                 if (f.Token != Null) { next.Add(f); continue; }
-                int offset = f.Offset, length = f.Length;
-                while (true)
+                int cur = f.Offset, end = f.Offset + f.Length;
+                while (k < at.Count && at[k] < cur) k++;
+                while (k < at.Count && at[k] + needle <= end)
                 {
-                    int found = text.Slice(offset, length).IndexOf(needle);
-                    if (found < 0)
-                    {
-                        if (length > 0) next.Add(new Fragment(Null, offset, length));
-                        break;
-                    }
-                    any = true;
-                    int match = offset + found;
-                    if (found > 0)
-                    {
-                        int leftLength = found;
-                        if ((attr & TokenAttributes.LStrip) != 0)
-                            while (leftLength > 0 && IsCSpace(text[offset + leftLength - 1])) leftLength--;
-                        if (leftLength > 0) next.Add(new Fragment(Null, offset, leftLength));
-                    }
-                    next.Add(new Fragment(id, 0, 0));
-                    int rightOffset = match + needle.Length;
-                    int rightLength = offset + length - rightOffset;
+                    int match = at[k++];
+                    if (match < cur) continue;
+                    int leftLength = match - cur;
+                    if ((attr & TokenAttributes.LStrip) != 0)
+                        while (leftLength > 0 && IsCSpace(text[cur + leftLength - 1])) leftLength--;
+                    if (leftLength > 0) next.Add(new Fragment(Null, cur, leftLength));
+                    next.Add(new Fragment(id, match, 0));
+                    cur = match + needle;
                     if ((attr & TokenAttributes.RStrip) != 0)
-                        while (rightLength > 0 && IsCSpace(text[rightOffset])) { rightOffset++; rightLength--; }
-                    offset = rightOffset;
-                    length = rightLength;
-                    if (length == 0) break;
+                        while (cur < end && IsCSpace(text[cur])) cur++;
                 }
+                if (end > cur) next.Add(new Fragment(Null, cur, end - cur));
             }
-            if (any) (fragments, next) = (next, fragments);
+            (fragments, next) = (next, fragments);
         }
         return fragments;
+    }
+
+    private readonly Lazy<SpecialTrie> _specialTrie;
+
+    /// <summary>A byte trie of the special tokens' texts.</summary>
+    private sealed class SpecialTrie
+    {
+        private readonly Dictionary<long, int> _edges = new();
+        private readonly List<int> _tokenAt = [Null];
+        private readonly bool[] _first = new bool[256];
+
+        public SpecialTrie(Tokenizer t)
+        {
+            foreach (int id in t._specialTokens)
+            {
+                string text = t._texts[id];
+                int node = 0;
+                foreach (char c in text)
+                {
+                    long key = ((long)node << 8) | (byte)c;
+                    if (!_edges.TryGetValue(key, out int child))
+                    {
+                        child = _tokenAt.Count;
+                        _tokenAt.Add(Null);
+                        _edges.Add(key, child);
+                    }
+                    node = child;
+                }
+                _tokenAt[node] = id;
+                _first[(byte)text[0]] = true;
+            }
+        }
+
+        /// <summary>Every start offset of every special token in <paramref name="text"/>, ascending, by token.</summary>
+        public Dictionary<int, List<int>> FindAll(ReadOnlySpan<byte> text)
+        {
+            var found = new Dictionary<int, List<int>>();
+            for (int p = 0; p < text.Length; p++)
+            {
+                if (!_first[text[p]]) continue;
+                int node = 0;
+                for (int k = p; k < text.Length; k++)
+                {
+                    if (!_edges.TryGetValue(((long)node << 8) | text[k], out node)) break;
+                    int id = _tokenAt[node];
+                    if (id == Null) continue;
+                    if (!found.TryGetValue(id, out var list)) found.Add(id, list = []);
+                    list.Add(p);
+                }
+            }
+            return found;
+        }
     }
 
     /// <summary>C's <c>isspace</c> in the "C" locale.</summary>
@@ -166,12 +215,30 @@ public sealed partial class Tokenizer
                 _start[count] = offs;
                 _len[count] = n;
                 offs += n;
-                _prev[count] = count - 1;
-                _next[count] = offs == text.Length ? -1 : count + 1;
                 count++;
             }
+            // Where no token holds the two characters on either side of a boundary, no merge can ever cross it, so
+            // the pieces between such boundaries merge independently (and in the same order as in one queue).
+            // Working piece by piece keeps the queue small on long texts.
+            var pairs = t._spmPairs;
+            int first = 0;
+            for (int i = 0; i < count; i++)
+            {
+                if (i + 1 < count && (pairs is null || pairs.Contains(PairKey(text, _start[i], _len[i], _start[i + 1], _len[i + 1])))) continue;
+                TokenizePiece(text, first, i + 1, output);
+                first = i + 1;
+            }
+        }
+
+        private void TokenizePiece(string text, int first, int end, List<int> output)
+        {
+            for (int i = first; i < end; i++)
+            {
+                _prev[i] = i == first ? -1 : i - 1;
+                _next[i] = i + 1 == end ? -1 : i + 1;
+            }
             _queue.Clear();
-            for (int i = 1; i < count; i++) TryAddBigram(text, i - 1, i);
+            for (int i = first + 1; i < end; i++) TryAddBigram(text, i - 1, i);
             while (_queue.TryPop(out var bigram))
             {
                 int l = bigram.Left, r = bigram.Right;
@@ -183,8 +250,7 @@ public sealed partial class Tokenizer
                 TryAddBigram(text, _prev[l], l);
                 TryAddBigram(text, l, _next[l]);
             }
-            if (count == 0) return;
-            for (int i = 0; i != -1; i = _next[i])
+            for (int i = first; i != -1; i = _next[i])
             {
                 var span = text.AsSpan(_start[i], _len[i]);
                 int token = t.TextToToken(span);
@@ -217,6 +283,39 @@ public sealed partial class Tokenizer
     }
 
     private int[]? _spmBytes;
+
+    /// <summary>The adjacent character pairs inside SPM tokens (see <see cref="SpmSession"/>); null when some token
+    /// ends in a cut UTF-8 sequence, where the argument for splitting does not hold.</summary>
+    private HashSet<ulong>? _spmPairs;
+
+    private static ulong PairKey(ReadOnlySpan<char> s, int a, int aLength, int b, int bLength) =>
+        ((ulong)Pack(s.Slice(a, aLength)) << 32) | Pack(s.Slice(b, bLength));
+
+    private static uint Pack(ReadOnlySpan<char> ch)
+    {
+        uint v = 0;
+        for (int i = ch.Length - 1; i >= 0; i--) v = (v << 8) | (byte)ch[i];
+        return v;
+    }
+
+    private HashSet<ulong>? BuildSpmPairs()
+    {
+        var pairs = new HashSet<ulong>();
+        foreach (string text in _texts)
+        {
+            int prevStart = -1, prevLength = 0;
+            for (int at = 0; at < text.Length;)
+            {
+                int n = Utf8Text.SequenceLength((byte)text[at]);
+                if (at + n > text.Length) return null;
+                if (prevStart >= 0) pairs.Add(PairKey(text, prevStart, prevLength, at, n));
+                prevStart = at;
+                prevLength = n;
+                at += n;
+            }
+        }
+        return pairs;
+    }
 
     /// <summary>llama.cpp's <c>byte_to_token</c> for SPM: <c>&lt;0xXX&gt;</c>, else the byte itself as a token.</summary>
     private int SpmByteToken(byte b)

@@ -24,6 +24,7 @@ public sealed partial class Tokenizer
     private Tokenizer(GgufFile file)
     {
         _tokenBytes = new(() => Array.ConvertAll(_texts!, ByteString.ToBytes));
+        _specialTrie = new(() => new SpecialTrie(this));
         Model = Find(file, GgufKeys.Tokenizer.Model)?.AsString()
             ?? throw new InvalidInputException($"{GgufKeys.Tokenizer.Model} is missing: the file has no tokenizer");
         Pre = Find(file, GgufKeys.Tokenizer.Pre)?.AsString() ?? "";
@@ -244,6 +245,8 @@ public sealed partial class Tokenizer
                 specials.Add(id);
         _specialTokens = specials.ToArray();
         StdSort.Sort(_specialTokens, (a, b) => _texts[a].Length > _texts[b].Length);
+
+        if (Type == VocabType.Spm) _spmPairs = BuildSpmPairs();
 
         _pieces = new byte[n][];
         for (int id = 0; id < n; id++) _pieces[id] = ComputePiece(id);
