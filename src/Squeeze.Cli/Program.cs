@@ -14,6 +14,7 @@ public static class Program
         {
             InspectCommand.Create(),
             QuantizeCommand.Create(),
+            TokenizeCommand.Create(),
         };
         return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
     }

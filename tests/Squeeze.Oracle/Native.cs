@@ -174,6 +174,34 @@ public static unsafe partial class Native
     [LibraryImport(OracleLibrary.Llama)] public static partial int llama_model_n_layer(nint model);
     [LibraryImport(OracleLibrary.Llama)] public static partial ulong llama_model_n_params(nint model);
     [LibraryImport(OracleLibrary.Llama)] public static partial ulong llama_model_size(nint model);
+    [LibraryImport(OracleLibrary.Llama)] public static partial nint llama_model_get_vocab(nint model);
+
+    // llama vocabulary (llama.h at 815a2a591; bool arguments pass as one byte)
+    [LibraryImport(OracleLibrary.Llama)] public static partial int llama_vocab_type(nint vocab);
+    [LibraryImport(OracleLibrary.Llama)] public static partial int llama_vocab_n_tokens(nint vocab);
+    [LibraryImport(OracleLibrary.Llama)] public static partial byte* llama_vocab_get_text(nint vocab, int token);
+    [LibraryImport(OracleLibrary.Llama)] public static partial float llama_vocab_get_score(nint vocab, int token);
+    [LibraryImport(OracleLibrary.Llama)] public static partial int llama_vocab_get_attr(nint vocab, int token);
+    [LibraryImport(OracleLibrary.Llama)] public static partial byte llama_vocab_is_eog(nint vocab, int token);
+    [LibraryImport(OracleLibrary.Llama)] public static partial int llama_vocab_bos(nint vocab);
+    [LibraryImport(OracleLibrary.Llama)] public static partial int llama_vocab_eos(nint vocab);
+    [LibraryImport(OracleLibrary.Llama)] public static partial int llama_vocab_eot(nint vocab);
+    [LibraryImport(OracleLibrary.Llama)] public static partial int llama_vocab_sep(nint vocab);
+    [LibraryImport(OracleLibrary.Llama)] public static partial int llama_vocab_pad(nint vocab);
+    [LibraryImport(OracleLibrary.Llama)] public static partial byte llama_vocab_get_add_bos(nint vocab);
+    [LibraryImport(OracleLibrary.Llama)] public static partial byte llama_vocab_get_add_eos(nint vocab);
+    [LibraryImport(OracleLibrary.Llama)] public static partial byte llama_vocab_get_add_sep(nint vocab);
+
+    /// <summary>Returns the token count, or minus the count needed when <paramref name="nTokensMax"/> is too small.</summary>
+    [LibraryImport(OracleLibrary.Llama)]
+    public static partial int llama_tokenize(nint vocab, byte* text, int textLen, int* tokens, int nTokensMax, byte addSpecial, byte parseSpecial);
+
+    /// <summary>Returns the byte count, or minus the size needed when <paramref name="length"/> is too small.</summary>
+    [LibraryImport(OracleLibrary.Llama)]
+    public static partial int llama_token_to_piece(nint vocab, int token, byte* buf, int length, int lstrip, byte special);
+
+    [LibraryImport(OracleLibrary.Llama)]
+    public static partial int llama_detokenize(nint vocab, int* tokens, int nTokens, byte* text, int textLenMax, byte removeSpecial, byte unparseSpecial);
 
     [LibraryImport(OracleLibrary.Llama)] public static partial LlamaContextParams llama_context_default_params();
     [LibraryImport(OracleLibrary.Llama)] public static partial nint llama_init_from_model(nint model, LlamaContextParams p);

@@ -120,6 +120,14 @@ public static class GgufKeys
         public const string FimPadId = "tokenizer.ggml.fim_pad_token_id";
         public const string FimRepId = "tokenizer.ggml.fim_rep_token_id";
         public const string FimSepId = "tokenizer.ggml.fim_sep_token_id";
+        public const string NormalizerLowercase = "tokenizer.ggml.normalizer.lowercase";
+        public const string NormalizerStripAccents = "tokenizer.ggml.normalizer.strip_accents";
+        public const string SuppressTokens = "tokenizer.ggml.suppress_tokens";
+
+        /// <summary>Deprecated spellings of the FIM ids that llama.cpp still reads.</summary>
+        public const string PrefixId = "tokenizer.ggml.prefix_token_id";
+        public const string SuffixId = "tokenizer.ggml.suffix_token_id";
+        public const string MiddleId = "tokenizer.ggml.middle_token_id";
     }
 
     /// <summary>Written by llama-quantize.</summary>
