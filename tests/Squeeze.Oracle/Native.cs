@@ -212,9 +212,6 @@ public static unsafe partial class Native
     [LibraryImport(OracleLibrary.Llama)] public static partial float* llama_get_logits_ith(nint ctx, int i);
     [LibraryImport(OracleLibrary.Llama)] public static partial nint llama_get_memory(nint ctx);
     [LibraryImport(OracleLibrary.Llama)] public static partial void llama_memory_clear(nint memory, [MarshalAs(UnmanagedType.U1)] bool data);
-    [LibraryImport(OracleLibrary.Llama)] public static partial nint llama_model_get_vocab(nint model);
-    [LibraryImport(OracleLibrary.Llama)] public static partial int llama_vocab_n_tokens(nint vocab);
-    [LibraryImport(OracleLibrary.Llama)] public static partial int llama_vocab_bos(nint vocab);
 
     public static string? Utf8(byte* s) => s == null ? null : Marshal.PtrToStringUTF8((nint)s);
 }
