@@ -25,7 +25,7 @@ public static unsafe class Oracle
             throw new ArgumentException($"{traits.Name} requires importance weights");
         if (dst.Length != traits.RowSize(nPerRow) * nrows) throw new ArgumentException("dst length != nrows * row size");
         if (Iq3SearchAborts(type, src, nPerRow, importance))
-            throw new ArgumentException($"ggml aborts quantizing these rows to {traits.Name}: squares of the values overflow float, every "
+            throw new OracleRefusedException($"ggml aborts quantizing these rows to {traits.Name}: squares of the values overflow float, every "
                 + "error in its grid search is Inf or NaN and GGML_ASSERT(grid_index >= 0) in iq3_find_best_neighbour fires");
         GuardGridSearchOverflow(type, src, nPerRow);
         fixed (float* s = src)

@@ -28,7 +28,7 @@ internal sealed class MatMul(int threads)
         Workers.For(n, threads, (t0, t1) =>
         {
             for (int t = t0; t < t1; t++)
-                activationKernel.QuantizeRow(x.AsSpan(t * cols, cols), act.AsSpan(t * actRowSize, actRowSize), default);
+                activationKernel.QuantizeActivationRow(x.AsSpan(t * cols, cols), act.AsSpan(t * actRowSize, actRowSize));
         });
         Workers.For(rows, threads, (r0, r1) =>
         {

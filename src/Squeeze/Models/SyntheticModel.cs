@@ -29,8 +29,8 @@ public sealed record SyntheticModelOptions
 
 /// <summary>
 /// Writes random-weight GGUF models that llama.cpp loads: every architecture Squeeze runs, any shape, any weight type
-/// with kernels. Weights are Gaussian with standard deviation 1/sqrt(fan-in), so activations stay of order one and the
-/// logits are far from uniform. The vocabulary is a minimal SentencePiece one (control tokens, the 256 byte tokens, then
+/// with kernels. Layer weights are Gaussian with standard deviation 1/sqrt(fan-in), so activations stay of order one;
+/// embeddings and output rows have unit scale, so the logits are far from uniform. The vocabulary is a minimal SentencePiece one (control tokens, the 256 byte tokens, then
 /// filler pieces). For tests, benchmarks and the demo; the weights mean nothing.
 /// </summary>
 public static class SyntheticModel
@@ -64,7 +64,9 @@ public static class SyntheticModel
         int embd = o.EmbeddingLength, qDim = headDim * o.HeadCount, kvDim = headDim * o.KvHeadCount, ff = o.FeedForwardLength;
         Matrix(w, TensorRole.TokenEmbd.TensorName(), embd, o.VocabSize, 1f, o.WeightType, rng);
         Vector(w, TensorRole.OutputNorm.TensorName(), embd, 1f, 0.1f, rng);
-        if (!o.TiedOutput) Matrix(w, TensorRole.Output.TensorName(), embd, o.VocabSize, 1f / MathF.Sqrt(embd), o.WeightType, rng);
+        // Output rows of unit scale (as tied embeddings are) give logits spread like a trained model's; at 1/sqrt(n_embd)
+        // they would be nearly uniform, and the argmax of nearly tied logits means nothing.
+        if (!o.TiedOutput) Matrix(w, TensorRole.Output.TensorName(), embd, o.VocabSize, 1f, o.WeightType, rng);
         for (int l = 0; l < o.LayerCount; l++)
         {
             Vector(w, TensorRole.AttnNorm.TensorName(l), embd, 1f, 0.1f, rng);

@@ -24,6 +24,13 @@ public interface IQuantKernel
     /// </summary>
     void QuantizeRow(ReadOnlySpan<float> src, Span<byte> dst, ReadOnlySpan<float> importance);
 
+    /// <summary>
+    /// Converts an activation row to this type as ggml-cpu does before a matrix product (its <c>from_float</c>), so that
+    /// Squeeze's matmuls see the same activation bytes as llama.cpp's. For Q8_0 and Q8_1 this differs from the reference
+    /// quantizer (scale 127/amax, rounding half to even); for the other types it is <see cref="QuantizeRow"/>.
+    /// </summary>
+    void QuantizeActivationRow(ReadOnlySpan<float> src, Span<byte> dst) => QuantizeRow(src, dst, default);
+
     /// <summary>Dequantizes one row, bit-exactly as ggml's <c>to_float</c>.</summary>
     void DequantizeRow(ReadOnlySpan<byte> src, Span<float> dst);
 

@@ -15,7 +15,7 @@ namespace Squeeze.Quants;
 /// (<c>quantize_row_q8_1_ref</c>). ggml has neither a <c>to_float</c> nor a <c>vec_dot</c> for this type; Squeeze's
 /// dequantization is <c>d * qs</c> and its dot product pairs two Q8_1 rows.
 /// </summary>
-public sealed class Q8_1 : IQuantKernel
+public sealed partial class Q8_1 : IQuantKernel
 {
     /// <summary>Elements per block (ggml's <c>QK8_1</c>).</summary>
     public const int QK = 32;
