@@ -61,8 +61,9 @@ public class GgufFuzzTests
             if (watch.Elapsed > slowest) slowest = watch.Elapsed;
         }
         Assert.True(slowest < TimeSpan.FromSeconds(1), $"slowest read took {slowest.TotalMilliseconds:F0} ms");
-        // About 25 µs a read on a loaded 2-core machine; the limit leaves a hundredfold margin (10 s for 4000 reads).
-        Assert.True(total.Elapsed < TimeSpan.FromMilliseconds(2.5 * MutationsPerBase), $"{MutationsPerBase} reads took {total.Elapsed.TotalSeconds:F1} s");
+        // About 25 µs a read on a quiet 2-core machine, 3 ms with a load average of 17 (measured); the limit catches
+        // blow-ups (a read that allocates or loops by a count in the file), not machine load: 15 ms a read.
+        Assert.True(total.Elapsed < TimeSpan.FromMilliseconds(15 * MutationsPerBase), $"{MutationsPerBase} reads took {total.Elapsed.TotalSeconds:F1} s");
         // The mutations must exercise both outcomes, or the test says little.
         Assert.True(accepted > 50 && rejected > 50, $"accepted {accepted}, rejected {rejected}");
     }
