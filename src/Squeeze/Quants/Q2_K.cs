@@ -24,8 +24,11 @@ public sealed partial class Q2_K : IQuantKernel
     /// <summary>The shared instance.</summary>
     public static readonly Q2_K Instance = new();
 
+    /// <inheritdoc/>
     public GgmlType Type => GgmlType.Q2_K;
+    /// <inheritdoc/>
     public GgmlType VecDotType => GgmlType.Q8_K;
+    /// <inheritdoc/>
     public bool RequiresImportance => false;
 
     /// <summary>ggml's <c>quantize_q2_K</c> for one row: the reference path without importance, the weighted search with it.</summary>

@@ -27,8 +27,11 @@ public sealed partial class Q3_K : IQuantKernel
     /// <summary>The shared instance.</summary>
     public static readonly Q3_K Instance = new();
 
+    /// <inheritdoc/>
     public GgmlType Type => GgmlType.Q3_K;
+    /// <inheritdoc/>
     public GgmlType VecDotType => GgmlType.Q8_K;
+    /// <inheritdoc/>
     public bool RequiresImportance => false;
 
     /// <summary>ggml's <c>quantize_q3_K</c> for one row: the reference path without importance, the weighted search with it.</summary>

@@ -19,8 +19,11 @@ public sealed partial class Q4_0 : IQuantKernel
     /// <summary>The shared instance.</summary>
     public static readonly Q4_0 Instance = new();
 
+    /// <inheritdoc/>
     public GgmlType Type => GgmlType.Q4_0;
+    /// <inheritdoc/>
     public GgmlType VecDotType => GgmlType.Q8_0;
+    /// <inheritdoc/>
     public bool RequiresImportance => false;
 
     /// <summary>ggml's <c>quantize_q4_0</c> for one row: the reference path without importance, the weighted search with it.</summary>

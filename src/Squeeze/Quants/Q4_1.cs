@@ -20,8 +20,11 @@ public sealed partial class Q4_1 : IQuantKernel
     /// <summary>The shared instance.</summary>
     public static readonly Q4_1 Instance = new();
 
+    /// <inheritdoc/>
     public GgmlType Type => GgmlType.Q4_1;
+    /// <inheritdoc/>
     public GgmlType VecDotType => GgmlType.Q8_1;
+    /// <inheritdoc/>
     public bool RequiresImportance => false;
 
     /// <summary>ggml's <c>quantize_q4_1</c> for one row: the reference path without importance, the weighted search with it.</summary>

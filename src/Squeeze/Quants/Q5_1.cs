@@ -22,8 +22,11 @@ public sealed partial class Q5_1 : IQuantKernel
     /// <summary>The shared instance.</summary>
     public static readonly Q5_1 Instance = new();
 
+    /// <inheritdoc/>
     public GgmlType Type => GgmlType.Q5_1;
+    /// <inheritdoc/>
     public GgmlType VecDotType => GgmlType.Q8_1;
+    /// <inheritdoc/>
     public bool RequiresImportance => false;
 
     /// <summary>ggml's <c>quantize_q5_1</c> for one row: the reference path without importance, the weighted search with it.</summary>

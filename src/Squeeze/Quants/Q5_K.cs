@@ -26,8 +26,11 @@ public sealed partial class Q5_K : IQuantKernel
     /// <summary>The shared instance.</summary>
     public static readonly Q5_K Instance = new();
 
+    /// <inheritdoc/>
     public GgmlType Type => GgmlType.Q5_K;
+    /// <inheritdoc/>
     public GgmlType VecDotType => GgmlType.Q8_K;
+    /// <inheritdoc/>
     public bool RequiresImportance => false;
 
     /// <summary>ggml's <c>quantize_q5_K</c> for one row: the reference path without importance, the weighted search with it.</summary>

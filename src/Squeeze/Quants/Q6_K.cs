@@ -25,8 +25,11 @@ public sealed partial class Q6_K : IQuantKernel
     /// <summary>The shared instance.</summary>
     public static readonly Q6_K Instance = new();
 
+    /// <inheritdoc/>
     public GgmlType Type => GgmlType.Q6_K;
+    /// <inheritdoc/>
     public GgmlType VecDotType => GgmlType.Q8_K;
+    /// <inheritdoc/>
     public bool RequiresImportance => false;
 
     /// <summary>

@@ -21,8 +21,11 @@ public sealed partial class Q8_0 : IQuantKernel
     /// <summary>The shared instance.</summary>
     public static readonly Q8_0 Instance = new();
 
+    /// <inheritdoc/>
     public GgmlType Type => GgmlType.Q8_0;
+    /// <inheritdoc/>
     public GgmlType VecDotType => GgmlType.Q8_0;
+    /// <inheritdoc/>
     public bool RequiresImportance => false;
 
     /// <summary>ggml's <c>quantize_q8_0</c>: the reference quantizer; importance weights are ignored, as in ggml.</summary>

@@ -25,8 +25,11 @@ public sealed partial class Q8_1 : IQuantKernel
     /// <summary>The shared instance.</summary>
     public static readonly Q8_1 Instance = new();
 
+    /// <inheritdoc/>
     public GgmlType Type => GgmlType.Q8_1;
+    /// <inheritdoc/>
     public GgmlType VecDotType => GgmlType.Q8_1;
+    /// <inheritdoc/>
     public bool RequiresImportance => false;
 
     /// <summary>ggml's <c>quantize_row_q8_1_ref</c>; importance weights are ignored.</summary>

@@ -32,8 +32,11 @@ public sealed class Q8_K : IQuantKernel
     /// <summary>The shared instance.</summary>
     public static readonly Q8_K Instance = new();
 
+    /// <inheritdoc/>
     public GgmlType Type => GgmlType.Q8_K;
+    /// <inheritdoc/>
     public GgmlType VecDotType => GgmlType.Q8_K;
+    /// <inheritdoc/>
     public bool RequiresImportance => false;
 
     /// <summary>ggml's <c>quantize_row_q8_K_ref</c>; importance weights are ignored.</summary>

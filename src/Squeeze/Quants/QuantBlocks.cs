@@ -7,14 +7,26 @@ namespace Squeeze.Quants;
 /// <summary>Little helpers every block format uses: half-precision fields and row-size checks.</summary>
 internal static class QuantBlocks
 {
+    // Every fp16 value as a float, as ggml-cpu keeps it (ggml_table_f32_f16): a load instead of a conversion
+    // in the dot products, which read two scales per block. Built from Fp16.ToFloat, so the values are the same.
+    private static readonly float[] HalfTable = BuildHalfTable();
+
+    private static float[] BuildHalfTable()
+    {
+        var t = new float[65536];
+        for (int i = 0; i < t.Length; i++) t[i] = Fp16.ToFloat((ushort)i);
+        return t;
+    }
+
     /// <summary>Reads the fp16 field at <paramref name="offset"/> as a float (ggml's <c>GGML_FP16_TO_FP32</c>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Half(ReadOnlySpan<byte> block, int offset) =>
-        Fp16.ToFloat(Unsafe.ReadUnaligned<ushort>(ref Unsafe.Add(ref MemoryMarshal.GetReference(block), offset)));
+        Half(ref MemoryMarshal.GetReference(block), offset);
 
     /// <summary>Reads the fp16 field at <paramref name="offset"/> bytes from <paramref name="p"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float Half(ref byte p, int offset) => Fp16.ToFloat(Unsafe.ReadUnaligned<ushort>(ref Unsafe.Add(ref p, offset)));
+    public static float Half(ref byte p, int offset) =>
+        Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(HalfTable), Unsafe.ReadUnaligned<ushort>(ref Unsafe.Add(ref p, offset)));
 
     /// <summary>Stores <paramref name="value"/> rounded to fp16 at <paramref name="offset"/> (<c>GGML_FP32_TO_FP16</c>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

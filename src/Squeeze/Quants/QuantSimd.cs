@@ -106,56 +106,34 @@ internal static class QuantSimd
 
     // k-quant scale pickers, as ggml's get_scale_shuffle_q3k / get_scale_shuffle_k4 / get_scale_shuffle: byte
     // shuffles of a vector of int16 (or int8) scales that put the scale of each 16 (or 32) quants beside them.
-    private static readonly Vector256<sbyte>[] Shuffle16 = BuildShuffle(i => 4 * (i & 3), pairsPerHalf: true);
-    private static readonly Vector256<sbyte>[] Shuffle32 = BuildShuffle(i => 2 * i, pairsPerHalf: false);
-    private static readonly Vector128<sbyte>[] ShuffleBytes = BuildByteShuffle();
-
-    private static Vector256<sbyte>[] BuildShuffle(Func<int, int> first, bool pairsPerHalf)
-    {
-        var table = new Vector256<sbyte>[8];
-        for (int i = 0; i < 8; i++)
-        {
-            var b = new sbyte[32];
-            int lo = first(i), hi = pairsPerHalf ? lo + 2 : lo;
-            for (int k = 0; k < 16; k += 2) { b[k] = (sbyte)lo; b[k + 1] = (sbyte)(lo + 1); b[16 + k] = (sbyte)hi; b[16 + k + 1] = (sbyte)(hi + 1); }
-            table[i] = Vector256.Create(b);
-        }
-        return table;
-    }
-
-    private static Vector128<sbyte>[] BuildByteShuffle()
-    {
-        var table = new Vector128<sbyte>[8];
-        for (int i = 0; i < 8; i++)
-        {
-            var b = new sbyte[16];
-            for (int k = 0; k < 8; k++) { b[k] = (sbyte)(2 * i); b[8 + k] = (sbyte)(2 * i + 1); }
-            table[i] = Vector128.Create(b);
-        }
-        return table;
-    }
+    // Each row is a base pattern plus a multiple of 2 or 4 in every byte (ggml keeps them as tables).
+    private static readonly Vector256<byte> Base16 = Vector256.Create(
+        (byte)0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3);
+    private static readonly Vector256<byte> Base32 = Vector256.Create((ushort)0x0100).AsByte();
+    private static readonly Vector512<byte> Base32Pair = Vector512.Create(Vector256.Create((ushort)0x0100), Vector256.Create((ushort)0x0504)).AsByte();
+    private static readonly Vector128<byte> BaseBytes = Vector128.Create((byte)0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
 
     /// <summary>
     /// ggml's <c>get_scale_shuffle_q3k(i)</c>: from eight int16 scales in each 128-bit half, scale 2i for the low
     /// half and scale 2i+1 for the high half (16 quants each). Indices wrap at 16 bytes, as <c>pshufb</c> does.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<sbyte> ScaleShuffle16(int i) => Shuffle16[i & 3];
+    public static Vector256<sbyte> ScaleShuffle16(int i) => (Base16 + Vector256.Create((byte)(4 * (i & 3)))).AsSByte();
 
     /// <summary>ggml's <c>get_scale_shuffle_k4(i)</c>: int16 scale i across the whole vector (32 quants).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<sbyte> ScaleShuffle32(int i) => Shuffle32[i];
+    public static Vector256<sbyte> ScaleShuffle32(int i) => (Base32 + Vector256.Create((byte)(2 * i))).AsSByte();
 
     /// <summary>
     /// Two <see cref="ScaleShuffle32"/> rows side by side, <c>[k4(i), k4(i+2)]</c>, for the 512-bit Q4_K/Q5_K paths:
     /// the scales of chunk j in the low half and of chunk j+2 (the next 64 quants) in the high half.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<sbyte> ScaleShuffle32Pair(int i) => Vector512.Create(Shuffle32[i], Shuffle32[i + 2]);
+    public static Vector512<sbyte> ScaleShuffle32Pair(int i) => (Base32Pair + Vector512.Create((byte)(2 * i))).AsSByte();
 
     /// <summary>ggml's <c>get_scale_shuffle(i)</c>: int8 scale 2i for 8 bytes, then scale 2i+1 for 8 bytes.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector128<sbyte> ScaleShuffleBytes(int i) => ShuffleBytes[i];
+    public static Vector128<sbyte> ScaleShuffleBytes(int i) => (BaseBytes + Vector128.Create((byte)(2 * i))).AsSByte();
 
     /// <summary>Sums eight int32 lanes.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
