@@ -22,11 +22,24 @@ public sealed partial class F16Kernel
         return (((h & Vector256.Create(0x8000u)) << 16) | Vector256.ConditionalSelect(isSpecial, special, finite)).AsSingle();
     }
 
+    /// <inheritdoc cref="Widen(Vector256{uint})"/>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Widen(Vector512<uint> h)
+    {
+        var magnitude = h & Vector512.Create(0x7FFFu);
+        var shifted = magnitude << 13;
+        var finite = (shifted.AsSingle() * Vector512.Create(Scale112)).AsUInt32();
+        var special = shifted | Vector512.Create(0x7F800000u)
+            | (Vector512.GreaterThan(magnitude, Vector512.Create(0x7C00u)) & Vector512.Create(0x00400000u));
+        var isSpecial = Vector512.GreaterThanOrEqual(magnitude, Vector512.Create(0x7C00u));
+        return (((h & Vector512.Create(0x8000u)) << 16) | Vector512.ConditionalSelect(isSpecial, special, finite)).AsSingle();
+    }
+
     private static readonly float Scale112 = BitConverter.UInt32BitsToSingle(0x77800000u);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> Load16(ref ushort p, nuint o) =>
-        Vector512.Create(Load8(ref p, o), Load8(ref p, o + 8));
+        Widen(Avx512F.ConvertToVector512UInt32(Vector256.LoadUnsafe(ref p, o)));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> Load8(ref ushort p, nuint o) =>

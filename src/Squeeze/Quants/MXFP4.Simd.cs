@@ -79,43 +79,4 @@ public sealed partial class MXFP4Kernel
         }
         return Lanes.Hsum8(acc1 + acc2);
     }
-
-    /// <summary>
-    /// <see cref="MulAdd(Vector256{sbyte}, Vector256{sbyte})"/> on 64 bytes. AVX-512 has no byte sign instruction: negating where a &lt; 0 (in 8 bits,
-    /// like psignb) and leaving the rest gives the same products, since |a| = 0 zeroes them where a = 0.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static Vector512<short> MulAdd(Vector512<sbyte> a, Vector512<sbyte> b)
-    {
-        var sb = Vector512.ConditionalSelect(Vector512.LessThan(a, Vector512<sbyte>.Zero), Vector512<sbyte>.Zero - b, b);
-        return Avx512BW.MultiplyAddAdjacent(Avx512BW.Abs(a), sb);
-    }
-
-    // Both blocks of a pair in one register (lower half: the even block); the float steps stay those of PairsAvx2.
-    private static unsafe float PairsAvx512(ReadOnlySpan<byte> x, ReadOnlySpan<byte> y, int nb, ref int ib)
-    {
-        var values = KValues128;
-        var ones = Vector512.Create((short)1);
-        var acc1 = Vector256<float>.Zero;
-        var acc2 = Vector256<float>.Zero;
-        fixed (byte* px = x)
-        fixed (byte* py = y)
-        {
-            for (; ib + 1 < nb; ib += 2)
-            {
-                byte* x0 = px + ib * BlockBytes, x1 = x0 + BlockBytes;
-                byte* y0 = py + ib * ActivationBlocks.Q8_0Bytes, y1 = y0 + ActivationBlocks.Q8_0Bytes;
-                var (l0, h0) = Decode(Sse2.LoadVector128(x0 + 1), values);
-                var (l1, h1) = Decode(Sse2.LoadVector128(x1 + 1), values);
-                var q4 = Vector512.Create(Vector256.Create(l0, h0), Vector256.Create(l1, h1));
-                var q8 = Vector512.Create(Avx.LoadVector256((sbyte*)y0 + 2), Avx.LoadVector256((sbyte*)y1 + 2));
-                var p = Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(MulAdd(q4, q8), ones));
-                var s0 = Vector256.Create(F16Kernel.ToFloat(*(ushort*)y0) * Numerics.E8M0.ToFloatHalf(x0[0]));
-                var s1 = Vector256.Create(F16Kernel.ToFloat(*(ushort*)y1) * Numerics.E8M0.ToFloatHalf(x1[0]));
-                acc1 = Fma.MultiplyAdd(s0, p.GetLower(), acc1);
-                acc2 = Fma.MultiplyAdd(s1, p.GetUpper(), acc2);
-            }
-        }
-        return Lanes.Hsum8(acc1 + acc2);
-    }
 }

@@ -35,34 +35,4 @@ public sealed partial class NVFP4Kernel
         }
         return Lanes.Hsum8(acc);
     }
-
-    // One block (both Q8_0 halves) per register; the two fused steps per block stay in the AVX2 kernel's order.
-    private static unsafe float VecDotAvx512(ReadOnlySpan<byte> x, ReadOnlySpan<byte> y, int nb)
-    {
-        var values = MXFP4Kernel.KValues128;
-        var ones = Vector512.Create((short)1);
-        var acc = Vector256<float>.Zero;
-        fixed (byte* px = x)
-        fixed (byte* py = y)
-        {
-            for (int ib = 0; ib < nb; ib++)
-            {
-                byte* xb = px + ib * BlockBytes;
-                byte* y0 = py + 2 * ib * ActivationBlocks.Q8_0Bytes, y1 = y0 + ActivationBlocks.Q8_0Bytes;
-                var (lo01, hi01) = MXFP4Kernel.Decode(Sse2.LoadVector128(xb + 4), values);
-                var (lo23, hi23) = MXFP4Kernel.Decode(Sse2.LoadVector128(xb + 20), values);
-                var q4 = Vector512.Create(
-                    Vector256.Create(Sse2.UnpackLow(lo01.AsInt64(), hi01.AsInt64()), Sse2.UnpackHigh(lo01.AsInt64(), hi01.AsInt64())),
-                    Vector256.Create(Sse2.UnpackLow(lo23.AsInt64(), hi23.AsInt64()), Sse2.UnpackHigh(lo23.AsInt64(), hi23.AsInt64()))).AsSByte();
-                var q8 = Vector512.Create(Avx.LoadVector256((sbyte*)y0 + 2), Avx.LoadVector256((sbyte*)y1 + 2));
-                var p = Avx512F.ConvertToVector512Single(Avx512BW.MultiplyAddAdjacent(MXFP4Kernel.MulAdd(q4, q8), ones));
-                float dy0 = F16Kernel.ToFloat(*(ushort*)y0), dy1 = F16Kernel.ToFloat(*(ushort*)y1);
-                var scales01 = Vector256.Create(Vector128.Create(UE4M3.ToFloatHalf(xb[0]) * dy0), Vector128.Create(UE4M3.ToFloatHalf(xb[1]) * dy0));
-                var scales23 = Vector256.Create(Vector128.Create(UE4M3.ToFloatHalf(xb[2]) * dy1), Vector128.Create(UE4M3.ToFloatHalf(xb[3]) * dy1));
-                acc = Fma.MultiplyAdd(scales01, p.GetLower(), acc);
-                acc = Fma.MultiplyAdd(scales23, p.GetUpper(), acc);
-            }
-        }
-        return Lanes.Hsum8(acc);
-    }
 }

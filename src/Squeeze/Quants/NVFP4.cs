@@ -74,12 +74,8 @@ public sealed partial class NVFP4Kernel : IQuantKernel
     }
 
     public float VecDot(ReadOnlySpan<byte> x, ReadOnlySpan<byte> y, int n) =>
-        Simd.Level switch
-        {
-            SimdLevel.Avx512 => VecDotAvx512(x, y, n / QK),
-            SimdLevel.Avx2 => VecDotAvx2(x, y, n / QK),
-            _ => VecDotScalar(x, y, n / QK),
-        };
+        // AVX-512 runs the AVX2 code, for the reason given in MXFP4Kernel.VecDot.
+        Simd.Level >= SimdLevel.Avx2 ? VecDotAvx2(x, y, n / QK) : VecDotScalar(x, y, n / QK);
 
     private static float VecDotScalar(ReadOnlySpan<byte> x, ReadOnlySpan<byte> y, int nb)
     {
