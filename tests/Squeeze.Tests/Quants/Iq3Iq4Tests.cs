@@ -106,6 +106,22 @@ public class Iq3Iq4Tests
     [Theory]
     [InlineData(GgmlType.IQ3_XXS)]
     [InlineData(GgmlType.IQ3_S)]
+    public void Iq3_refuses_rows_whose_squares_overflow_at_every_level(GgmlType type)
+    {
+        // ggml aborts the process here (GGML_ASSERT in iq3_find_best_neighbour): every search error is Inf or NaN.
+        var rng = new Random(1);
+        var x = new float[256];
+        for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() - 0.5) * 2e30f;
+        foreach (var level in Enum.GetValues<SimdLevel>().Where(Simd.IsSupported))
+        {
+            using var _ = Simd.Override(level);
+            Assert.Throws<InvalidOperationException>(() => QuantKernels.Quantize(type, x, new byte[GgmlTypes.RowSize(type, 256)], 1, 256));
+        }
+    }
+
+    [Theory]
+    [InlineData(GgmlType.IQ3_XXS)]
+    [InlineData(GgmlType.IQ3_S)]
     [InlineData(GgmlType.IQ4_NL)]
     [InlineData(GgmlType.IQ4_XS)]
     public void Quantized_rows_dequantize_close_to_the_input(GgmlType type)
