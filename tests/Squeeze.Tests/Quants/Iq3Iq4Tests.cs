@@ -108,6 +108,43 @@ public class Iq3Iq4Tests
     [InlineData(GgmlType.IQ3_S)]
     [InlineData(GgmlType.IQ4_NL)]
     [InlineData(GgmlType.IQ4_XS)]
+    public void Rows_quantized_on_many_threads_equal_rows_quantized_on_one(GgmlType type)
+    {
+        // Kernels keep no state between calls; the IQ3 search tables are built once, on first use, by whichever thread comes first.
+        const int rows = 16, n = 1024;
+        var rng = new Random(5);
+        var x = new float[rows * n];
+        for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
+        int rowSize = (int)GgmlTypes.RowSize(type, n);
+        var sequential = new byte[rows * rowSize];
+        QuantKernels.Quantize(type, x, sequential, rows, n);
+        var parallel = new byte[rows * rowSize];
+        Parallel.For(0, rows, new ParallelOptions { MaxDegreeOfParallelism = 4 },
+            r => QuantKernels.Get(type).QuantizeRow(x.AsSpan(r * n, n), parallel.AsSpan(r * rowSize, rowSize), default));
+        Assert.Equal(sequential, parallel);
+    }
+
+    [Theory]
+    [InlineData(GgmlType.IQ3_XXS)]
+    [InlineData(GgmlType.IQ3_S)]
+    public void Iq3_refuses_rows_whose_squares_overflow_at_every_level(GgmlType type)
+    {
+        // ggml aborts the process here (GGML_ASSERT in iq3_find_best_neighbour): every search error is Inf or NaN.
+        var rng = new Random(1);
+        var x = new float[256];
+        for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() - 0.5) * 2e30f;
+        foreach (var level in Enum.GetValues<SimdLevel>().Where(Simd.IsSupported))
+        {
+            using var _ = Simd.Override(level);
+            Assert.Throws<InvalidOperationException>(() => QuantKernels.Quantize(type, x, new byte[GgmlTypes.RowSize(type, 256)], 1, 256));
+        }
+    }
+
+    [Theory]
+    [InlineData(GgmlType.IQ3_XXS)]
+    [InlineData(GgmlType.IQ3_S)]
+    [InlineData(GgmlType.IQ4_NL)]
+    [InlineData(GgmlType.IQ4_XS)]
     public void Quantized_rows_dequantize_close_to_the_input(GgmlType type)
     {
         const int n = 4096;
