@@ -39,7 +39,7 @@ internal sealed class BpeMerges
             ByteSymbol[b] = Lookup(owner, ByteString.FromBytes(EncodedBytes[b]));
         }
         SingleByteToken = new int[256];
-        for (int b = 0; b < 256; b++) SingleByteToken[b] = owner.Find(ByteString.FromBytes([(byte)b]), byteString: true);
+        for (int b = 0; b < 256; b++) SingleByteToken[b] = owner.FindBytes(ByteString.FromBytes([(byte)b]));
     }
 
     /// <summary>The symbol id of the one-character string that stands for each byte, or -1 when neither a token
@@ -70,7 +70,7 @@ internal sealed class BpeMerges
 
     private int Lookup(Tokenizer owner, string s)
     {
-        int id = owner.Find(s, byteString: true);
+        int id = owner.FindBytes(s);
         if (id >= 0) return id;
         return _extra.TryGetValue(s, out id) ? id : -1;
     }

@@ -82,7 +82,8 @@ public sealed partial class Tokenizer
     private static int RequireSpecial(int id, string name) =>
         id != Null ? id : throw new InvalidInputException($"the vocabulary asks for a {name} token but has none");
 
-    internal int Find(string byteText, bool byteString) => _ids.TryGetValue(byteText, out int id) ? id : Null;
+    /// <summary>The token whose text is the byte string <paramref name="byteText"/>, or <see cref="Null"/>.</summary>
+    internal int FindBytes(string byteText) => _ids.TryGetValue(byteText, out int id) ? id : Null;
 
     private readonly record struct Fragment(int Token, int Offset, int Length);
 
@@ -330,8 +331,8 @@ public sealed partial class Tokenizer
         var table = new int[256];
         for (int b = 0; b < 256; b++)
         {
-            int id = Find($"<0x{b:X2}>", byteString: true);
-            table[b] = id != Null ? id : Find(((char)b).ToString(), byteString: true);
+            int id = FindBytes($"<0x{b:X2}>");
+            table[b] = id != Null ? id : FindBytes(((char)b).ToString());
         }
         return table;
     }

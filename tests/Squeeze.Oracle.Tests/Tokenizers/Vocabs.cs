@@ -41,11 +41,34 @@ internal static class Vocabs
     public static (Tokenizer Ours, OracleVocab Theirs) Get(string name)
     {
         string path = Path(name);
-        return Loaded.GetOrAdd(name, _ => new Lazy<(Tokenizer, OracleVocab)>(() =>
+        return Loaded.GetOrAdd(name, _ => new Lazy<(Tokenizer, OracleVocab)>(() => Load(path))).Value;
+    }
+
+    /// <summary>A vocabulary for one test: the shared instance, or for a pre-tokenizer variant (used by few tests,
+    /// large in memory) a fresh one that is freed after the test.</summary>
+    public static Lease Use(string name)
+    {
+        if (!name.StartsWith("qwen+", StringComparison.Ordinal)) return new Lease(Get(name), owned: false);
+        return new Lease(Load(Path(name)), owned: true);
+    }
+
+    private static (Tokenizer, OracleVocab) Load(string path)
+    {
+        using var file = GgufFile.Open(path);
+        return (Tokenizer.FromGguf(file), OracleVocab.Load(path));
+    }
+
+    public sealed class Lease((Tokenizer Ours, OracleVocab Theirs) pair, bool owned) : IDisposable
+    {
+        public Tokenizer Ours => pair.Ours;
+        public OracleVocab Theirs => pair.Theirs;
+
+        public void Deconstruct(out Tokenizer ours, out OracleVocab theirs) => (ours, theirs) = pair;
+
+        public void Dispose()
         {
-            using var file = GgufFile.Open(path);
-            return (Tokenizer.FromGguf(file), OracleVocab.Load(path));
-        })).Value;
+            if (owned) pair.Theirs.Dispose();
+        }
     }
 
     /// <summary>llama.cpp's test cases: the .inp strings (separated by "\n__ggml_vocab_test__\n") and the .out ids.</summary>
