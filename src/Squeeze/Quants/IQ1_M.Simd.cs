@@ -29,8 +29,10 @@ internal sealed partial class IQ1_M
             var sumi2 = Vector256<int>.Zero;
             for (int ib = 0; ib < QK_K / 32; ib += 2)
             {
-                SubBlock(ref g, ref xb, ib, ref Unsafe.Add(ref q8, 32 * ib), ref sumi1, ref sumi2);
-                SubBlock(ref g, ref xb, ib + 1, ref Unsafe.Add(ref q8, 32 * ib + 32), ref sumi1, ref sumi2);
+                // One scale word holds the four 3-bit scales of sub-blocks ib and ib+1.
+                uint sc = Unsafe.ReadUnaligned<ushort>(ref Unsafe.Add(ref xb, 48 + ib));
+                SubBlock(ref g, ref xb, ib, sc, ref Unsafe.Add(ref q8, 32 * ib), ref sumi1, ref sumi2);
+                SubBlock(ref g, ref xb, ib + 1, sc >> 6, ref Unsafe.Add(ref q8, 32 * ib + 32), ref sumi1, ref sumi2);
             }
             float d = Unsafe.ReadUnaligned<float>(ref yb) * Fp16.ToFloat(ScaleBits(MemoryMarshal.CreateReadOnlySpan(ref xb, BlockBytes)));
             var dv = Vector256.Create(d);
@@ -42,10 +44,10 @@ internal sealed partial class IQ1_M
 
     /// <summary>0x01 bytes, or 0xFF bytes when <paramref name="bit"/> is set: the sign of a group's delta.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ulong DeltaSigns(uint bit) => PlusOnes | (0UL - (bit != 0 ? 1UL : 0UL));
+    private static ulong DeltaSigns(uint bit) => PlusOnes | (0UL - (ulong)(bit != 0 ? 1 : 0));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void SubBlock(ref ulong g, ref byte xb, int ib, ref byte q8, ref Vector256<int> sumi1, ref Vector256<int> sumi2)
+    private static void SubBlock(ref ulong g, ref byte xb, int ib, uint sc, ref byte q8, ref Vector256<int> sumi1, ref Vector256<int> sumi2)
     {
         uint qs = Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref xb, 4 * ib));
         uint qh0 = Unsafe.Add(ref xb, 32 + 2 * ib), qh1 = Unsafe.Add(ref xb, 33 + 2 * ib);
@@ -53,9 +55,7 @@ internal sealed partial class IQ1_M
             Unsafe.Add(ref g, (qs & 255) | ((qh0 << 8) & 0x700)), Unsafe.Add(ref g, ((qs >> 8) & 255) | ((qh0 << 4) & 0x700)),
             Unsafe.Add(ref g, ((qs >> 16) & 255) | ((qh1 << 8) & 0x700)), Unsafe.Add(ref g, (qs >> 24) | ((qh1 << 4) & 0x700))).AsSByte();
         var delta = Vector256.Create(DeltaSigns(qh0 & 0x08), DeltaSigns(qh0 & 0x80), DeltaSigns(qh1 & 0x08), DeltaSigns(qh1 & 0x80)).AsSByte();
-        int sc = Unsafe.ReadUnaligned<ushort>(ref Unsafe.Add(ref xb, 48 + 2 * (ib / 2)));
-        int shift = 6 * (ib % 2);
-        var ls = Vector256.Create(Vector128.Create((short)(2 * ((sc >> shift) & 7) + 1)), Vector128.Create((short)(2 * ((sc >> (shift + 3)) & 7) + 1)));
+        var ls = Vector256.Create(Vector128.Create((short)(2 * (sc & 7) + 1)), Vector128.Create((short)(2 * ((sc >> 3) & 7) + 1)));
         var q8v = Vector256.LoadUnsafe(ref q8).AsSByte();
         var dot1 = Avx2.MultiplyAddAdjacent(Avx2.Abs(gv), Avx2.Sign(q8v, gv));
         var dot2 = Avx2.MultiplyAddAdjacent(Vector256.Create((byte)1), Avx2.Sign(q8v, delta));
