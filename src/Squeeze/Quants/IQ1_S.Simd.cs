@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -15,35 +14,44 @@ internal sealed partial class IQ1_S
     {
         int nb = n / QK_K;
         ref ulong g = ref MemoryMarshal.GetArrayDataReference(Iq2Grids.IQ1S);
+        ref byte xr = ref MemoryMarshal.GetReference(x);
+        ref byte yr = ref MemoryMarshal.GetReference(y);
         var accf = Vector256<float>.Zero;
         float accum1 = 0;
         for (int i = 0; i < nb; i++)
         {
-            var xb = x.Slice(i * BlockBytes, BlockBytes);
-            ref byte xr = ref MemoryMarshal.GetReference(xb);
-            var yb = y.Slice(i * Iq2Dot.Q8KBytes, Iq2Dot.Q8KBytes);
-            ref byte q8 = ref MemoryMarshal.GetReference(yb.Slice(4));
-            ref byte bsums = ref MemoryMarshal.GetReference(yb.Slice(260));
-            var sumi = Vector256<int>.Zero;
-            int sumi1 = 0;
-            for (int ib = 0; ib < QK_K / 32; ib++)
+            ref byte xb = ref Unsafe.Add(ref xr, i * BlockBytes);
+            ref byte yb = ref Unsafe.Add(ref yr, i * Iq2Dot.Q8KBytes);
+            ref byte q8 = ref Unsafe.Add(ref yb, 4);
+            ref byte bsums = ref Unsafe.Add(ref yb, 260);
+            var sumi1 = Vector256<int>.Zero;
+            var sumi2 = Vector256<int>.Zero;
+            int sumd = 0;
+            for (int ib = 0; ib < QK_K / 32; ib += 2)
             {
-                uint qs = Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref xr, 2 + 4 * ib));
-                uint qh = Unsafe.ReadUnaligned<ushort>(ref Unsafe.Add(ref xr, 34 + 2 * ib));
-                var gv = Vector256.Create(
-                    Unsafe.Add(ref g, (qs & 255) | ((qh << 8) & 0x700)), Unsafe.Add(ref g, ((qs >> 8) & 255) | ((qh << 5) & 0x700)),
-                    Unsafe.Add(ref g, ((qs >> 16) & 255) | ((qh << 2) & 0x700)), Unsafe.Add(ref g, (qs >> 24) | ((qh >> 1) & 0x700))).AsSByte();
-                var q8v = Vector256.LoadUnsafe(ref Unsafe.Add(ref q8, 32 * ib)).AsSByte();
-                var dot = Avx2.MultiplyAddAdjacent(Avx2.Abs(gv), Avx2.Sign(q8v, gv));
-                int ls = (int)(2 * ((qh >> 12) & 7) + 1);
-                sumi += Avx2.MultiplyAddAdjacent(dot, Vector256.Create((short)ls));
-                int bs = Unsafe.ReadUnaligned<short>(ref Unsafe.Add(ref bsums, 4 * ib)) + Unsafe.ReadUnaligned<short>(ref Unsafe.Add(ref bsums, 4 * ib + 2));
-                sumi1 += bs * ((qh & 0x8000) != 0 ? -1 : 1) * ls;
+                sumi1 += SubBlock(ref g, ref xb, ib, ref Unsafe.Add(ref q8, 32 * ib), ref bsums, ref sumd);
+                sumi2 += SubBlock(ref g, ref xb, ib + 1, ref Unsafe.Add(ref q8, 32 * ib + 32), ref bsums, ref sumd);
             }
-            float d = BinaryPrimitives.ReadSingleLittleEndian(yb) * Fp16.ToFloat(BinaryPrimitives.ReadUInt16LittleEndian(xb));
-            accf = Fma.MultiplyAdd(Vector256.Create(d), Avx.ConvertToVector256Single(sumi), accf);
-            accum1 = MathF.FusedMultiplyAdd(d, sumi1, accum1);
+            float d = Unsafe.ReadUnaligned<float>(ref yb) * Fp16.ToFloat(Unsafe.ReadUnaligned<ushort>(ref xb));
+            accf = Fma.MultiplyAdd(Vector256.Create(d), Avx.ConvertToVector256Single(sumi1 + sumi2), accf);
+            accum1 = MathF.FusedMultiplyAdd(d, sumd, accum1);
         }
         return Iq2Dot.HorizontalSum(accf) + Delta * accum1;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<int> SubBlock(ref ulong g, ref byte xb, int ib, ref byte q8, ref byte bsums, ref int sumd)
+    {
+        uint qs = Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref xb, 2 + 4 * ib));
+        uint qh = Unsafe.ReadUnaligned<ushort>(ref Unsafe.Add(ref xb, 34 + 2 * ib));
+        var gv = Vector256.Create(
+            Unsafe.Add(ref g, (qs & 255) | ((qh << 8) & 0x700)), Unsafe.Add(ref g, ((qs >> 8) & 255) | ((qh << 5) & 0x700)),
+            Unsafe.Add(ref g, ((qs >> 16) & 255) | ((qh << 2) & 0x700)), Unsafe.Add(ref g, (qs >> 24) | ((qh >> 1) & 0x700))).AsSByte();
+        var q8v = Vector256.LoadUnsafe(ref q8).AsSByte();
+        var dot = Avx2.MultiplyAddAdjacent(Avx2.Abs(gv), Avx2.Sign(q8v, gv));
+        int ls = (int)(2 * ((qh >> 12) & 7) + 1);
+        int bs = Unsafe.ReadUnaligned<short>(ref Unsafe.Add(ref bsums, 4 * ib)) + Unsafe.ReadUnaligned<short>(ref Unsafe.Add(ref bsums, 4 * ib + 2));
+        sumd += bs * (1 - (int)((qh >> 14) & 2)) * ls;
+        return Avx2.MultiplyAddAdjacent(dot, Vector256.Create((short)ls));
     }
 }

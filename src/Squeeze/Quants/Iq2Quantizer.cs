@@ -115,7 +115,7 @@ internal static class Iq2Quantizer
         var nb = t.Neighbours;
         var gv = t.GridValues;
         int num = nb[off];
-        if (Simd.Level >= SimdLevel.Avx2) return FindBestNeighbourAvx2(t, code, off, num, xval, weight, scale, L);
+        if (num >= 8 && Simd.Level >= SimdLevel.Avx2) return FindBestNeighbourAvx2(t, code, off, num, xval, weight, scale, L);
         float bestD2 = float.MaxValue;
         int gridIndex = -1;
         float x0 = xval[0], x1 = xval[1], x2 = xval[2], x3 = xval[3], x4 = xval[4], x5 = xval[5], x6 = xval[6], x7 = xval[7];
@@ -196,7 +196,7 @@ internal static class Iq2Quantizer
         var nb = t.Neighbours;
         var lv = t.Levels;
         int num = nb[off];
-        if (Simd.Level >= SimdLevel.Avx2) return FindBestNeighbour2Avx2(t, code, off, num, xval, weight, scale, xg, L);
+        if (num >= 8 && Simd.Level >= SimdLevel.Avx2) return FindBestNeighbour2Avx2(t, code, off, num, xval, weight, scale, xg, L);
         float bestScore = float.MaxValue;
         int gridIndex = -1;
         for (int j = 1; j <= num; j++)
