@@ -90,7 +90,7 @@ internal static class QuantizeCommand
                         var task = ctx.AddTask($"quantizing to {Markup.Escape(target!.ToString())}", maxValue: 1.0);
                         var progress = new Reporter(p =>
                         {
-                            task.Description = $"[{p.TensorIndex + 1}/{p.TensorCount}] {Markup.Escape(p.TensorName)} -> {p.TargetType.Name()}";
+                            task.Description = Markup.Escape($"{p.TensorIndex + 1}/{p.TensorCount} {p.TensorName} -> {p.TargetType.Name()}");
                             task.Value = p.Fraction;
                         });
                         var s = ModelQuantizer.Quantize(model, plan, output.FullName, options, progress, cancel.Token);
