@@ -238,6 +238,33 @@ public sealed class PureQuantizeOracleTests(PureQuantizeOracleTests.Models model
         GgufAssert.SameFile(theirs, ours, context);
     }
 
+    [Theory(SkipTestWithoutData = true)]
+    [InlineData("Q8_0", "Q4_K_M")]
+    [InlineData("Q4_K_M", "IQ4_XS")]
+    public void Requantizing_is_as_llama_cpp(string first, string second)
+    {
+        // The source: llama.cpp's own quantization of the synthetic llama model, so both sides start from the same bytes.
+        string source = Path.Combine(models.Dir, $"llama-{first}-source.gguf");
+        Assert.True(LlamaQuantize.Run(models.Model("llama"), source, (int)LlamaFileTypes.Parse(first).FileType, pure: true, Threads));
+        var target = LlamaFileTypes.Parse(second);
+        string context = $"llama {first} -> {second} --pure --allow-requantize";
+        string ours = Path.Combine(models.Dir, $"requant-{first}-{second}-squeeze.gguf"), theirs = Path.Combine(models.Dir, $"requant-{first}-{second}-llama.gguf");
+        using (var f = GgufFile.Open(source))
+        {
+            var plan = QuantizationPlan.Pure(f, target);
+            var needed = plan.Tensors.Where(t => t.Converts).SelectMany(t => new[] { t.TargetType, t.Tensor.Type }).Distinct()
+                .Where(t => QuantKernels.Find(t) is null).ToList();
+            if (needed.Count > 0) Assert.Skip($"{context}: Squeeze has no kernels for {string.Join(", ", needed.Select(t => t.Name()))} yet");
+            Assert.Throws<QuantizationException>(() => ModelQuantizer.Quantize(f, plan, ours, new QuantizeOptions { Threads = Threads },
+                cancellation: TestContext.Current.CancellationToken));
+            ModelQuantizer.Quantize(f, plan, ours, new QuantizeOptions { Threads = Threads, AllowRequantize = true },
+                cancellation: TestContext.Current.CancellationToken);
+        }
+        Assert.False(LlamaQuantize.Run(source, theirs, (int)target.FileType, pure: true, Threads), $"{context}: llama.cpp requantized without being allowed");
+        Assert.True(LlamaQuantize.Run(source, theirs, (int)target.FileType, pure: true, Threads, allowRequantize: true), $"{context}: llama.cpp failed");
+        GgufAssert.SameFile(theirs, ours, context);
+    }
+
     private static void Squeeze(string input, string output, QuantizeTarget target, ImportanceMatrix? imatrix) =>
         ModelQuantizer.QuantizePure(input, output, target, new QuantizeOptions { Threads = Threads, Imatrix = imatrix },
             cancellation: TestContext.Current.CancellationToken);
