@@ -27,7 +27,7 @@ internal static class QuantizeCommand
         var threads = new Option<int>("--threads", "-t")
         {
             Description = "Worker threads.",
-            DefaultValueFactory = _ => Environment.ProcessorCount,
+            DefaultValueFactory = _ => Squeeze.Numerics.Workers.DefaultThreads,
         };
         var allowRequantize = new Option<bool>("--allow-requantize") { Description = "Allow dequantizing and requantizing tensors that are already quantized." };
         var leaveOutput = new Option<bool>("--leave-output-tensor") { Description = "Keep output.weight as it is." };

@@ -17,7 +17,7 @@ public sealed record QuantizeOptions
     public ImportanceMatrix? Imatrix { get; init; }
 
     /// <summary>Worker threads (at least 1; default: every core).</summary>
-    public int Threads { get; init; } = Environment.ProcessorCount;
+    public int Threads { get; init; } = Workers.DefaultThreads;
 
     /// <summary>Whether tensors already quantized may be dequantized and quantized again (llama-quantize's <c>--allow-requantize</c>).</summary>
     public bool AllowRequantize { get; init; }
