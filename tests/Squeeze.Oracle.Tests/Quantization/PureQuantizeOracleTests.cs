@@ -239,6 +239,35 @@ public sealed class PureQuantizeOracleTests(PureQuantizeOracleTests.Models model
     }
 
     [Theory(SkipTestWithoutData = true)]
+    [InlineData("ffn_", null)]
+    [InlineData(null, "attn_")]
+    public void Imatrix_filters_are_as_llama_quantize(string? include, string? exclude)
+    {
+        var target = LlamaFileTypes.Parse("Q4_K_M");
+        string input = models.Model("qwen3");
+        var im = models.Imatrix("qwen3");
+        string[] inc = include is null ? [] : [include], exc = exclude is null ? [] : [exclude];
+        var ours = Path.Combine(models.Dir, $"filter-{include}-{exclude}-squeeze.gguf");
+        var theirs = Path.Combine(models.Dir, $"filter-{include}-{exclude}-llama.gguf");
+        string context = $"qwen3 Q4_K_M --pure --imatrix --include-weights {include} --exclude-weights {exclude}";
+        var imatrix = ImportanceMatrix.Load(im.Path).Filtered(inc, exc);
+        using (var f = GgufFile.Open(input))
+        {
+            var plan = QuantizationPlan.Pure(f, target);
+            var missing = plan.Tensors.Where(t => t.Converts).Select(t => t.TargetType).Distinct().Where(t => QuantKernels.Find(t) is null).ToList();
+            if (missing.Count > 0) Assert.Skip($"{context}: Squeeze has no kernels for {string.Join(", ", missing.Select(t => t.Name()))} yet");
+            ModelQuantizer.Quantize(f, plan, ours, new QuantizeOptions { Threads = Threads, Imatrix = imatrix }, cancellation: TestContext.Current.CancellationToken);
+        }
+        // llama-quantize filters by substring before calling llama_model_quantize, and counts what is left.
+        var kept = im.Weights.Where(kv => (inc.Length == 0 || inc.Any(kv.Key.Contains)) && !exc.Any(kv.Key.Contains))
+            .ToDictionary(kv => kv.Key, kv => kv.Value);
+        Assert.Equal(kept.Count, imatrix.EntryCount);
+        var overrides = im.Overrides.Select(o => o.Key == GgufKeys.Quantize.ImatrixEntriesCount ? o with { Int = kept.Count } : o).ToList();
+        Assert.True(LlamaQuantize.Run(input, theirs, (int)target.FileType, pure: true, Threads, kept, overrides), $"{context}: llama.cpp failed");
+        GgufAssert.SameFile(theirs, ours, context);
+    }
+
+    [Theory(SkipTestWithoutData = true)]
     [InlineData("Q8_0", "Q4_K_M")]
     [InlineData("Q4_K_M", "IQ4_XS")]
     public void Requantizing_is_as_llama_cpp(string first, string second)
