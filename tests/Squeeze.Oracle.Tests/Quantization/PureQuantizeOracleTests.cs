@@ -299,6 +299,33 @@ public sealed class PureQuantizeOracleTests(PureQuantizeOracleTests.Models model
             cancellation: TestContext.Current.CancellationToken);
 
     [Fact]
+    public void Trailing_unit_dimensions_are_dropped_as_gguf_does()
+    {
+        // A copy of the synthetic llama model whose attn_norm is stored as [256, 1] and with an extra [32, 4, 1] tensor.
+        string input = Path.Combine(models.Dir, "llama-unit-dims.gguf");
+        using (var src = GgufFile.Open(models.Model("llama")))
+        {
+            var w = new GgufWriter();
+            foreach (var kv in src.Metadata) w.Set(kv.Key, kv.Value);
+            foreach (var t in src.Tensors)
+            {
+                var shape = t.Name == "blk.0.attn_norm.weight" ? [t.Shape[0], 1] : t.Shape.ToArray();
+                w.AddTensor(t.Name, t.Type, shape, s => src.CopyTensorTo(t, s));
+            }
+            w.AddTensor("blk.0.extra.weight", GgmlType.F32, [32, 4, 1], new byte[32 * 4 * 4]);
+            w.WriteTo(input);
+        }
+        string ours = Path.Combine(models.Dir, "unit-dims-squeeze.gguf"), theirs = Path.Combine(models.Dir, "unit-dims-llama.gguf");
+        var target = LlamaFileTypes.Parse("F32");
+        Squeeze(input, ours, target, null);
+        Assert.True(LlamaQuantize.Run(input, theirs, (int)target.FileType, pure: true, Threads));
+        GgufAssert.SameFile(theirs, ours, "trailing dimensions of 1");
+        using var f = GgufFile.Open(ours);
+        Assert.Equal([256L], f.FindTensor("blk.0.attn_norm.weight")!.Shape);
+        Assert.Equal([32L, 4L], f.FindTensor("blk.0.extra.weight")!.Shape);
+    }
+
+    [Fact]
     public unsafe void Native_struct_layouts_match_llama_h()
     {
         Assert.Equal(56, sizeof(LlamaModelQuantizeParams));
