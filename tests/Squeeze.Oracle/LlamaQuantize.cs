@@ -17,7 +17,7 @@ public static unsafe class LlamaQuantize
     /// <summary>Runs the quantization; returns true on success, false when llama.cpp reports an error.</summary>
     public static bool Run(string input, string output, int fileType, bool pure, int threads,
         IReadOnlyDictionary<string, float[]>? imatrix = null, IReadOnlyList<KvOverride>? overrides = null,
-        bool quantizeOutput = true, int? outputTensorType = null, int? tokenEmbeddingType = null)
+        bool quantizeOutput = true, int? outputTensorType = null, int? tokenEmbeddingType = null, bool allowRequantize = false)
     {
         OracleLibrary.EnsureLoaded();
         if (Interlocked.Exchange(ref _backend, 1) == 0) Native.llama_backend_init();
@@ -26,6 +26,7 @@ public static unsafe class LlamaQuantize
         p.Pure = pure ? (byte)1 : (byte)0;
         p.NThread = threads;
         p.QuantizeOutputTensor = quantizeOutput ? (byte)1 : (byte)0;
+        p.AllowRequantize = allowRequantize ? (byte)1 : (byte)0;
         if (outputTensorType is int ot) p.OutputTensorType = ot;
         if (tokenEmbeddingType is int et) p.TokenEmbeddingType = et;
 

@@ -27,20 +27,22 @@ internal static class QuantizeCommand
         var threads = new Option<int>("--threads", "-t")
         {
             Description = "Worker threads.",
-            DefaultValueFactory = _ => Environment.ProcessorCount,
+            DefaultValueFactory = _ => Squeeze.Numerics.Workers.DefaultThreads,
         };
         var allowRequantize = new Option<bool>("--allow-requantize") { Description = "Allow dequantizing and requantizing tensors that are already quantized." };
+        var includeWeights = new Option<string[]>("--include-weights") { Description = "Use the imatrix only for tensors whose names contain this (repeatable)." };
+        var excludeWeights = new Option<string[]>("--exclude-weights") { Description = "Do not use the imatrix for tensors whose names contain this (repeatable)." };
         var leaveOutput = new Option<bool>("--leave-output-tensor") { Description = "Keep output.weight as it is." };
         var outputType = new Option<string?>("--output-tensor-type") { Description = "ggml type for output.weight (no fallback)." };
         var embeddingType = new Option<string?>("--token-embedding-type") { Description = "ggml type for the token embeddings (no fallback)." };
         var dryRun = new Option<bool>("--dry-run") { Description = "Print each tensor's type, the reason and the sizes; write nothing." };
         var command = new Command("quantize", "Quantize a GGUF model, byte-identical to llama-quantize.")
         {
-            input, output, type, pure, imatrix, threads, allowRequantize, leaveOutput, outputType, embeddingType, dryRun,
+            input, output, type, pure, imatrix, includeWeights, excludeWeights, threads, allowRequantize, leaveOutput, outputType, embeddingType, dryRun,
         };
         command.SetAction(p => CommandRunner.Run(() => Run(
             p.GetRequiredValue(input), p.GetRequiredValue(output), p.GetRequiredValue(type), p.GetValue(pure),
-            p.GetValue(imatrix), p.GetValue(threads), p.GetValue(allowRequantize), p.GetValue(dryRun),
+            p.GetValue(imatrix), p.GetValue(includeWeights) ?? [], p.GetValue(excludeWeights) ?? [], p.GetValue(threads), p.GetValue(allowRequantize), p.GetValue(dryRun),
             new PureOptions
             {
                 QuantizeOutput = !p.GetValue(leaveOutput),
@@ -50,7 +52,7 @@ internal static class QuantizeCommand
         return command;
     }
 
-    private static int Run(FileInfo input, FileInfo output, string typeText, bool pure, FileInfo? imatrixFile, int threads, bool allowRequantize, bool dryRun, PureOptions pureOptions)
+    private static int Run(FileInfo input, FileInfo output, string typeText, bool pure, FileInfo? imatrixFile, string[] include, string[] exclude, int threads, bool allowRequantize, bool dryRun, PureOptions pureOptions)
     {
         if (!LlamaFileTypes.TryParse(typeText, out var target))
             throw new InvalidInputException($"'{typeText}' is not a file type ({string.Join(", ", LlamaFileTypes.All.Where(r => r.IsListed).Select(r => r.Name))}) or a ggml type name");
@@ -59,12 +61,14 @@ internal static class QuantizeCommand
         if (threads < 1) throw new InvalidInputException($"--threads must be at least 1, not {threads}");
         if (!input.Exists) throw new FileNotFoundException($"file not found: {input.FullName}", input.FullName);
 
+        if (imatrixFile is null && (include.Length > 0 || exclude.Length > 0))
+            throw new InvalidInputException("--include-weights and --exclude-weights need --imatrix");
         ImportanceMatrix? importance = null;
         if (imatrixFile is not null)
         {
             if (!imatrixFile.Exists) throw new FileNotFoundException($"file not found: {imatrixFile.FullName}", imatrixFile.FullName);
             // Recorded as the user spelled it, like llama-quantize records its argument.
-            importance = ImportanceMatrix.Load(imatrixFile.ToString());
+            importance = ImportanceMatrix.Load(imatrixFile.ToString()).Filtered(include, exclude);
         }
 
         using var cancel = new CancellationTokenSource();
@@ -90,7 +94,7 @@ internal static class QuantizeCommand
                         var task = ctx.AddTask($"quantizing to {Markup.Escape(target!.ToString())}", maxValue: 1.0);
                         var progress = new Reporter(p =>
                         {
-                            task.Description = $"[{p.TensorIndex + 1}/{p.TensorCount}] {Markup.Escape(p.TensorName)} -> {p.TargetType.Name()}";
+                            task.Description = Markup.Escape($"{p.TensorIndex + 1}/{p.TensorCount} {p.TensorName} -> {p.TargetType.Name()}");
                             task.Value = p.Fraction;
                         });
                         var s = ModelQuantizer.Quantize(model, plan, output.FullName, options, progress, cancel.Token);

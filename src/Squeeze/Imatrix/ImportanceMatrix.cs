@@ -101,6 +101,22 @@ public sealed class ImportanceMatrix
         return new ImportanceMatrix(copy, fileName, datasets ?? [], chunkCount, ImatrixFormat.Gguf);
     }
 
+    /// <summary>
+    /// llama-quantize's <c>--include-weights</c> / <c>--exclude-weights</c>: keep only the entries whose names contain one
+    /// of <paramref name="include"/>, or drop those that contain one of <paramref name="exclude"/> (not both at once).
+    /// The entry count written to the output counts what is left.
+    /// </summary>
+    public ImportanceMatrix Filtered(IReadOnlyCollection<string> include, IReadOnlyCollection<string> exclude)
+    {
+        if (include.Count > 0 && exclude.Count > 0)
+            throw new InvalidInputException("--include-weights and --exclude-weights cannot be used together");
+        var kept = _weights.Where(kv =>
+                (include.Count == 0 || include.Any(s => kv.Key.Contains(s, StringComparison.Ordinal))) &&
+                !exclude.Any(s => kv.Key.Contains(s, StringComparison.Ordinal)))
+            .ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
+        return new ImportanceMatrix(kept, FileName, Datasets, ChunkCount, Format);
+    }
+
     /// <summary>The weights of <paramref name="tensorName"/> (all experts), or null when the imatrix has none.</summary>
     public float[]? Find(string tensorName) => _weights.GetValueOrDefault(tensorName);
 

@@ -17,7 +17,7 @@ public sealed record QuantizeOptions
     public ImportanceMatrix? Imatrix { get; init; }
 
     /// <summary>Worker threads (at least 1; default: every core).</summary>
-    public int Threads { get; init; } = Environment.ProcessorCount;
+    public int Threads { get; init; } = Workers.DefaultThreads;
 
     /// <summary>Whether tensors already quantized may be dequantized and quantized again (llama-quantize's <c>--allow-requantize</c>).</summary>
     public bool AllowRequantize { get; init; }
@@ -132,7 +132,9 @@ public static class ModelQuantizer
         {
             var tp = plan.Tensors[i];
             int index = i;
-            writer.AddTensor(tp.Tensor.Name, tp.TargetType, tp.Tensor.Shape, stream =>
+            // gguf.cpp writes ggml's dimension count, dropping trailing dimensions of 1 ([4096, 1] becomes [4096]).
+            var shape = tp.Tensor.Shape.Take(QuantizableTensors.EffectiveDimensions(tp.Tensor.Shape)).ToArray();
+            writer.AddTensor(tp.Tensor.Name, tp.TargetType, shape, stream =>
             {
                 void Report(long elements)
                 {

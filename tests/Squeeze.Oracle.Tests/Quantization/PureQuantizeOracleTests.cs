@@ -238,9 +238,92 @@ public sealed class PureQuantizeOracleTests(PureQuantizeOracleTests.Models model
         GgufAssert.SameFile(theirs, ours, context);
     }
 
+    [Theory(SkipTestWithoutData = true)]
+    [InlineData("ffn_", null)]
+    [InlineData(null, "attn_")]
+    public void Imatrix_filters_are_as_llama_quantize(string? include, string? exclude)
+    {
+        var target = LlamaFileTypes.Parse("Q4_K_M");
+        string input = models.Model("qwen3");
+        var im = models.Imatrix("qwen3");
+        string[] inc = include is null ? [] : [include], exc = exclude is null ? [] : [exclude];
+        var ours = Path.Combine(models.Dir, $"filter-{include}-{exclude}-squeeze.gguf");
+        var theirs = Path.Combine(models.Dir, $"filter-{include}-{exclude}-llama.gguf");
+        string context = $"qwen3 Q4_K_M --pure --imatrix --include-weights {include} --exclude-weights {exclude}";
+        var imatrix = ImportanceMatrix.Load(im.Path).Filtered(inc, exc);
+        using (var f = GgufFile.Open(input))
+        {
+            var plan = QuantizationPlan.Pure(f, target);
+            var missing = plan.Tensors.Where(t => t.Converts).Select(t => t.TargetType).Distinct().Where(t => QuantKernels.Find(t) is null).ToList();
+            if (missing.Count > 0) Assert.Skip($"{context}: Squeeze has no kernels for {string.Join(", ", missing.Select(t => t.Name()))} yet");
+            ModelQuantizer.Quantize(f, plan, ours, new QuantizeOptions { Threads = Threads, Imatrix = imatrix }, cancellation: TestContext.Current.CancellationToken);
+        }
+        // llama-quantize filters by substring before calling llama_model_quantize, and counts what is left.
+        var kept = im.Weights.Where(kv => (inc.Length == 0 || inc.Any(kv.Key.Contains)) && !exc.Any(kv.Key.Contains))
+            .ToDictionary(kv => kv.Key, kv => kv.Value);
+        Assert.Equal(kept.Count, imatrix.EntryCount);
+        var overrides = im.Overrides.Select(o => o.Key == GgufKeys.Quantize.ImatrixEntriesCount ? o with { Int = kept.Count } : o).ToList();
+        Assert.True(LlamaQuantize.Run(input, theirs, (int)target.FileType, pure: true, Threads, kept, overrides), $"{context}: llama.cpp failed");
+        GgufAssert.SameFile(theirs, ours, context);
+    }
+
+    [Theory(SkipTestWithoutData = true)]
+    [InlineData("Q8_0", "Q4_K_M")]
+    [InlineData("Q4_K_M", "IQ4_XS")]
+    public void Requantizing_is_as_llama_cpp(string first, string second)
+    {
+        // The source: llama.cpp's own quantization of the synthetic llama model, so both sides start from the same bytes.
+        string source = Path.Combine(models.Dir, $"llama-{first}-source.gguf");
+        Assert.True(LlamaQuantize.Run(models.Model("llama"), source, (int)LlamaFileTypes.Parse(first).FileType, pure: true, Threads));
+        var target = LlamaFileTypes.Parse(second);
+        string context = $"llama {first} -> {second} --pure --allow-requantize";
+        string ours = Path.Combine(models.Dir, $"requant-{first}-{second}-squeeze.gguf"), theirs = Path.Combine(models.Dir, $"requant-{first}-{second}-llama.gguf");
+        using (var f = GgufFile.Open(source))
+        {
+            var plan = QuantizationPlan.Pure(f, target);
+            var needed = plan.Tensors.Where(t => t.Converts).SelectMany(t => new[] { t.TargetType, t.Tensor.Type }).Distinct()
+                .Where(t => QuantKernels.Find(t) is null).ToList();
+            if (needed.Count > 0) Assert.Skip($"{context}: Squeeze has no kernels for {string.Join(", ", needed.Select(t => t.Name()))} yet");
+            Assert.Throws<QuantizationException>(() => ModelQuantizer.Quantize(f, plan, ours, new QuantizeOptions { Threads = Threads },
+                cancellation: TestContext.Current.CancellationToken));
+            ModelQuantizer.Quantize(f, plan, ours, new QuantizeOptions { Threads = Threads, AllowRequantize = true },
+                cancellation: TestContext.Current.CancellationToken);
+        }
+        Assert.False(LlamaQuantize.Run(source, theirs, (int)target.FileType, pure: true, Threads), $"{context}: llama.cpp requantized without being allowed");
+        Assert.True(LlamaQuantize.Run(source, theirs, (int)target.FileType, pure: true, Threads, allowRequantize: true), $"{context}: llama.cpp failed");
+        GgufAssert.SameFile(theirs, ours, context);
+    }
+
     private static void Squeeze(string input, string output, QuantizeTarget target, ImportanceMatrix? imatrix) =>
         ModelQuantizer.QuantizePure(input, output, target, new QuantizeOptions { Threads = Threads, Imatrix = imatrix },
             cancellation: TestContext.Current.CancellationToken);
+
+    [Fact]
+    public void Trailing_unit_dimensions_are_dropped_as_gguf_does()
+    {
+        // A copy of the synthetic llama model whose attn_norm is stored as [256, 1] and with an extra [32, 4, 1] tensor.
+        string input = Path.Combine(models.Dir, "llama-unit-dims.gguf");
+        using (var src = GgufFile.Open(models.Model("llama")))
+        {
+            var w = new GgufWriter();
+            foreach (var kv in src.Metadata) w.Set(kv.Key, kv.Value);
+            foreach (var t in src.Tensors)
+            {
+                var shape = t.Name == "blk.0.attn_norm.weight" ? [t.Shape[0], 1] : t.Shape.ToArray();
+                w.AddTensor(t.Name, t.Type, shape, s => src.CopyTensorTo(t, s));
+            }
+            w.AddTensor("blk.0.extra.weight", GgmlType.F32, [32, 4, 1], new byte[32 * 4 * 4]);
+            w.WriteTo(input);
+        }
+        string ours = Path.Combine(models.Dir, "unit-dims-squeeze.gguf"), theirs = Path.Combine(models.Dir, "unit-dims-llama.gguf");
+        var target = LlamaFileTypes.Parse("F32");
+        Squeeze(input, ours, target, null);
+        Assert.True(LlamaQuantize.Run(input, theirs, (int)target.FileType, pure: true, Threads));
+        GgufAssert.SameFile(theirs, ours, "trailing dimensions of 1");
+        using var f = GgufFile.Open(ours);
+        Assert.Equal([256L], f.FindTensor("blk.0.attn_norm.weight")!.Shape);
+        Assert.Equal([32L, 4L], f.FindTensor("blk.0.extra.weight")!.Shape);
+    }
 
     [Fact]
     public unsafe void Native_struct_layouts_match_llama_h()

@@ -70,6 +70,21 @@ public sealed class QuantizeCommandTests : IDisposable
     }
 
     [Fact]
+    public void Records_the_imatrix_as_llama_quantize()
+    {
+        var im = Path.Combine(_dir, "stories.imatrix.dat");
+        File.WriteAllBytes(im, ImatrixFiles.LegacyBytes([new("blk.0.attn_q.weight", 4, Enumerable.Repeat(2f, 64).ToArray())], 17, "tiny.txt"));
+        var (code, stdout, stderr) = CliHarness.Run("quantize", TestData.StoriesModel, Out, "F32", "--pure", "--imatrix", im);
+        Assert.True(code == 0, stderr);
+        Assert.Contains("imatrix: 1 entries", stdout);
+        using var f = GgufFile.Open(Out);
+        Assert.Equal(im, f[GgufKeys.Quantize.ImatrixFile].AsString());
+        Assert.Equal("tiny.txt", f[GgufKeys.Quantize.ImatrixDataset].AsString());
+        Assert.Equal(GgufValue.UInt32(1), f[GgufKeys.Quantize.ImatrixEntriesCount]);
+        Assert.Equal(GgufValue.UInt32(17), f[GgufKeys.Quantize.ImatrixChunksCount]);
+    }
+
+    [Fact]
     public void A_corrupt_imatrix_gets_one_line_and_exit_code_1()
     {
         var im = Path.Combine(_dir, "bad.dat");

@@ -193,6 +193,16 @@ public sealed class ImatrixReaderTests : IDisposable
     }
 
     [Fact]
+    public void Filters_entries_as_llama_quantize()
+    {
+        var m = ImportanceMatrix.From(ImatrixFile.Read(GgufSample()), "x");
+        Assert.Equal(["blk.0.ffn_up_exps.weight"], m.Filtered(["ffn_"], []).Names);
+        Assert.Equal(["blk.0.attn_q.weight"], m.Filtered([], ["ffn_"]).Names);
+        Assert.Equal(2, m.Filtered(["attn", "exps"], []).EntryCount);
+        Assert.Throws<InvalidInputException>(() => m.Filtered(["a"], ["b"]));
+    }
+
+    [Fact]
     public void Refuses_non_finite_weights()
     {
         var bytes = LegacyBytes([new("a.weight", 1, [1f, float.PositiveInfinity])]);
