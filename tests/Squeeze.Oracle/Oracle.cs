@@ -6,15 +6,22 @@ namespace Squeeze.Oracle;
 public static unsafe class Oracle
 {
     /// <summary>ggml's quantization of <paramref name="src"/> (<paramref name="nrows"/> rows of <paramref name="nPerRow"/>).</summary>
-    public static byte[] Quantize(GgmlType type, ReadOnlySpan<float> src, int nrows, int nPerRow, ReadOnlySpan<float> importance = default)
+    /// <param name="type">The ggml type.</param>
+    /// <param name="src">Rows of floats.</param>
+    /// <param name="nrows">Rows.</param>
+    /// <param name="nPerRow">Row length.</param>
+    /// <param name="importance">Importance weights (one per column), or empty.</param>
+    /// <param name="refuseAborts">Refuse the rows on which ggml's grid searches may abort the process (see
+    /// <see cref="OracleRefusedException"/>); pass false only when an independent check says ggml survives them.</param>
+    public static byte[] Quantize(GgmlType type, ReadOnlySpan<float> src, int nrows, int nPerRow, ReadOnlySpan<float> importance = default, bool refuseAborts = true)
     {
         var dst = new byte[GgmlTypes.Get(type).RowSize(nPerRow) * nrows];
-        Quantize(type, src, dst, nrows, nPerRow, importance);
+        Quantize(type, src, dst, nrows, nPerRow, importance, refuseAborts);
         return dst;
     }
 
     /// <summary>ggml's quantization into <paramref name="dst"/> (for benchmarks: no allocation per call).</summary>
-    public static void Quantize(GgmlType type, ReadOnlySpan<float> src, Span<byte> dst, int nrows, int nPerRow, ReadOnlySpan<float> importance = default)
+    public static void Quantize(GgmlType type, ReadOnlySpan<float> src, Span<byte> dst, int nrows, int nPerRow, ReadOnlySpan<float> importance = default, bool refuseAborts = true)
     {
         OracleLibrary.EnsureLoaded();
         var traits = GgmlTypes.Get(type);
@@ -24,10 +31,10 @@ public static unsafe class Oracle
         if (importance.IsEmpty && Native.ggml_quantize_requires_imatrix((int)type))
             throw new ArgumentException($"{traits.Name} requires importance weights");
         if (dst.Length != traits.RowSize(nPerRow) * nrows) throw new ArgumentException("dst length != nrows * row size");
-        if (Iq3SearchAborts(type, src, nPerRow, importance))
+        if (refuseAborts && Iq3SearchAborts(type, src, nPerRow, importance))
             throw new OracleRefusedException($"ggml aborts quantizing these rows to {traits.Name}: squares of the values overflow float, every "
                 + "error in its grid search is Inf or NaN and GGML_ASSERT(grid_index >= 0) in iq3_find_best_neighbour fires");
-        GuardGridSearchOverflow(type, src, nPerRow);
+        if (refuseAborts) GuardGridSearchOverflow(type, src, nPerRow);
         fixed (float* s = src)
         fixed (float* w = importance)
         fixed (byte* d = dst)
