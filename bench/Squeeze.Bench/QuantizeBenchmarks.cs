@@ -27,10 +27,13 @@ public class QuantizeBenchmarks
         public QuickConfig() => AddJob(Job.ShortRun.WithWarmupCount(2).WithIterationCount(5).WithToolchain(InProcessEmitToolchain.Instance));
     }
 
-    [Params(GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q8_0,
-        GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K)]
+    [Params(GgmlType.F16, GgmlType.BF16, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1, GgmlType.Q8_0,
+        GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.IQ2_XXS, GgmlType.IQ2_XS,
+        GgmlType.IQ2_S, GgmlType.IQ3_XXS, GgmlType.IQ3_S, GgmlType.IQ1_S, GgmlType.IQ1_M, GgmlType.IQ4_NL, GgmlType.IQ4_XS,
+        GgmlType.TQ1_0, GgmlType.TQ2_0, GgmlType.MXFP4, GgmlType.NVFP4, GgmlType.Q1_0, GgmlType.Q2_0)]
     public GgmlType Type { get; set; }
 
+    /// <summary>Importance weights on or off; types that need them (IQ2_XXS, IQ2_XS, IQ1_S) always get them.</summary>
     [Params(false, true)]
     public bool Importance { get; set; }
 
@@ -50,7 +53,7 @@ public class QuantizeBenchmarks
         Oracle.OracleLibrary.EnsureLoaded();
     }
 
-    private ReadOnlySpan<float> Weights => Importance ? _importance : default;
+    private ReadOnlySpan<float> Weights => Importance || QuantKernels.Get(Type).RequiresImportance ? _importance : default;
 
     [Benchmark(Baseline = true, OperationsPerInvoke = Floats)]
     public void Ggml() => Oracle.Oracle.Quantize(Type, _src, _dst, NRows, NPerRow, Weights);

@@ -12,10 +12,10 @@ namespace Squeeze.Bench;
 /// Single-threaded dot products of one 4096-element weight row with one activation row of its vec-dot type:
 /// ggml-cpu's <c>vec_dot</c> beside Squeeze's kernel at each SIMD level (same bytes, same result bits; levels the
 /// CPU lacks run at the best it has).
-/// Run: <c>dotnet run -c Release --project bench/Squeeze.Bench -- --filter '*VecDotSimple*'</c>.
+/// Run: <c>dotnet run -c Release --project bench/Squeeze.Bench -- --filter '*VecDotBenchmarks*'</c>.
 /// </summary>
-[Config(typeof(VecDotSimpleConfig))]
-public unsafe class VecDotSimpleBenchmarks
+[Config(typeof(VecDotConfig))]
+public unsafe class VecDotBenchmarks
 {
     private const int N = 4096;
 
@@ -24,8 +24,10 @@ public unsafe class VecDotSimpleBenchmarks
     private IQuantKernel _kernel = null!;
     private GgmlTypeTraitsCpuNative* _traits;
 
-    [Params(GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q1_0, GgmlType.Q2_0,
-        GgmlType.TQ1_0, GgmlType.TQ2_0, GgmlType.MXFP4, GgmlType.NVFP4)]
+    [Params(GgmlType.F32, GgmlType.F16, GgmlType.BF16, GgmlType.Q4_0, GgmlType.Q4_1, GgmlType.Q5_0, GgmlType.Q5_1,
+        GgmlType.Q8_0, GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.IQ2_XXS,
+        GgmlType.IQ2_XS, GgmlType.IQ2_S, GgmlType.IQ3_XXS, GgmlType.IQ3_S, GgmlType.IQ1_S, GgmlType.IQ1_M, GgmlType.IQ4_NL,
+        GgmlType.IQ4_XS, GgmlType.TQ1_0, GgmlType.TQ2_0, GgmlType.MXFP4, GgmlType.NVFP4, GgmlType.Q1_0, GgmlType.Q2_0)]
     public GgmlType Type { get; set; }
 
     /// <summary>The level Squeeze runs at (ggml always runs its AVX-512 build).</summary>
@@ -50,7 +52,9 @@ public unsafe class VecDotSimpleBenchmarks
             a[i] = (float)(rng.NextDouble() * 2 - 1);
         }
         _x = GC.AllocateArray<byte>((int)GgmlTypes.RowSize(Type, N), pinned: true);
-        QuantKernels.Quantize(Type, w, _x, 1, N);
+        var importance = new float[N];
+        Array.Fill(importance, 1f); // the i-quants need importance weights; uniform ones leave the others unchanged in kind
+        QuantKernels.Quantize(Type, w, _x, 1, N, importance);
         var y = Squeeze.Oracle.Oracle.FromFloat(_kernel.VecDotType, a);
         _y = GC.AllocateArray<byte>(y.Length, pinned: true);
         y.CopyTo(_y, 0);
@@ -72,8 +76,8 @@ public unsafe class VecDotSimpleBenchmarks
     [Benchmark]
     public float SqueezeKernel() => _kernel.VecDot(_x, _y, N);
 
-    private sealed class VecDotSimpleConfig : ManualConfig
+    private sealed class VecDotConfig : ManualConfig
     {
-        public VecDotSimpleConfig() => AddJob(Job.ShortRun.WithToolchain(InProcessEmitToolchain.Instance));
+        public VecDotConfig() => AddJob(Job.ShortRun.WithToolchain(InProcessEmitToolchain.Instance));
     }
 }
