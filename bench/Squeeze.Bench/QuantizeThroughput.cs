@@ -27,17 +27,24 @@ internal static class QuantizeThroughput
         var w = new float[RowLength];
         for (int i = 0; i < w.Length; i++) w[i] = (float)Math.Exp(2 * (rng.NextDouble() - 0.5));
 
-        Console.WriteLine($"Quantize throughput, single thread, {Rows} rows x {RowLength} (importance weights on), Mfloat/s");
+        Console.WriteLine($"Quantize throughput, single thread, {Rows} rows x {RowLength} Gaussian, Mfloat/s");
         Console.WriteLine();
-        Console.WriteLine("| type | squeeze | ggml | squeeze / ggml |");
-        Console.WriteLine("|---|---:|---:|---:|");
+        Console.WriteLine("| type | squeeze | ggml | ratio | squeeze, imatrix | ggml, imatrix | ratio, imatrix |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
         foreach (var type in types)
         {
             var dst = new byte[GgmlTypes.RowSize(type, RowLength) * Rows];
+            string plain = "| - | - | - ";
+            if (!QuantKernels.Get(type).RequiresImportance)
+            {
+                double s = Measure(() => QuantKernels.Quantize(type, x, dst, Rows, RowLength));
+                double g = Measure(() => Oracle.Oracle.Quantize(type, x, dst, Rows, RowLength));
+                plain = string.Create(CultureInfo.InvariantCulture, $"| {s:0.0} | {g:0.0} | {s / g:0.00}x ");
+            }
             double squeeze = Measure(() => QuantKernels.Quantize(type, x, dst, Rows, RowLength, w));
-            double ggml = Measure(() => Oracle.Oracle.Quantize(type, x, Rows, RowLength, w));
+            double ggml = Measure(() => Oracle.Oracle.Quantize(type, x, dst, Rows, RowLength, w));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {type.Name()} | {squeeze:0.0} | {ggml:0.0} | {squeeze / ggml:0.00}x |"));
+                $"| {type.Name()} {plain}| {squeeze:0.0} | {ggml:0.0} | {squeeze / ggml:0.00}x |"));
         }
         return 0;
     }
