@@ -71,18 +71,6 @@ internal static class Iq2Dot
         return m;
     }
 
-    /// <summary>For a byte of 8 explicit sign bits (IQ2_S), the same 0xFF/0 byte mask.</summary>
-    public static readonly ulong[] ByteSignMasks = BuildByteSignMasks();
-
-    private static ulong[] BuildByteSignMasks()
-    {
-        var m = new ulong[256];
-        for (int i = 0; i < 256; i++)
-            for (int j = 0; j < 8; j++)
-                if ((i & (1 << j)) != 0) m[i] |= 0xFFUL << (8 * j);
-        return m;
-    }
-
     /// <summary>
     /// For a byte holding two 4-bit scales (low nibble: weights 0..15 of a sub-block, high: 16..31), the int16
     /// multipliers <c>2*ls+1</c> for <c>MultiplyAddAdjacent</c>: 8 of the first, then 8 of the second.
