@@ -29,8 +29,10 @@ internal sealed partial class IQ1_M
             {
                 // One scale word holds the four 3-bit scales of sub-blocks ib and ib+1.
                 uint sc = Unsafe.ReadUnaligned<ushort>(ref Unsafe.Add(ref xb, 48 + ib));
-                SubBlock(ref g, ref xb, ib, sc, ref Unsafe.Add(ref q8, 32 * ib), ref sumi1, ref sumi2);
-                SubBlock(ref g, ref xb, ib + 1, sc >> 6, ref Unsafe.Add(ref q8, 32 * ib + 32), ref sumi1, ref sumi2);
+                var (a1, a2) = SubBlock(ref g, ref xb, ib, sc, ref Unsafe.Add(ref q8, 32 * ib));
+                var (b1, b2) = SubBlock(ref g, ref xb, ib + 1, sc >> 6, ref Unsafe.Add(ref q8, 32 * ib + 32));
+                sumi1 += a1 + b1;
+                sumi2 += a2 + b2;
             }
             float d = Unsafe.ReadUnaligned<float>(ref yb) * Fp16.ToFloat(ScaleBits(MemoryMarshal.CreateReadOnlySpan(ref xb, BlockBytes)));
             var dv = Vector256.Create(d);
@@ -41,7 +43,7 @@ internal sealed partial class IQ1_M
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void SubBlock(ref ulong g, ref byte xb, int ib, uint sc, ref byte q8, ref Vector256<int> sumi1, ref Vector256<int> sumi2)
+    private static (Vector256<int> Grid, Vector256<int> Delta) SubBlock(ref ulong g, ref byte xb, int ib, uint sc, ref byte q8)
     {
         uint qs = Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref xb, 4 * ib));
         uint qh0 = Unsafe.Add(ref xb, 32 + 2 * ib), qh1 = Unsafe.Add(ref xb, 33 + 2 * ib);
@@ -54,8 +56,7 @@ internal sealed partial class IQ1_M
         var q8v = Vector256.LoadUnsafe(ref q8).AsSByte();
         var dot1 = Avx2.MultiplyAddAdjacent(Avx2.Abs(gv), Avx2.Sign(q8v, gv));
         var dot2 = Avx2.MultiplyAddAdjacent(Vector256.Create((byte)1), Avx2.Sign(q8v, delta));
-        sumi1 += Avx2.MultiplyAddAdjacent(dot1, ls);
-        sumi2 += Avx2.MultiplyAddAdjacent(dot2, ls);
+        return (Avx2.MultiplyAddAdjacent(dot1, ls), Avx2.MultiplyAddAdjacent(dot2, ls));
     }
 
     // Eight splits per vector: every lane performs the scalar loop's multiplications and additions in the same
