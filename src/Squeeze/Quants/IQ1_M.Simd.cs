@@ -8,8 +8,6 @@ namespace Squeeze.Quants;
 
 internal sealed partial class IQ1_M
 {
-    private const ulong PlusOnes = 0x0101010101010101UL;
-
     // AVX2, also used at the AVX-512 level (the grid rows are gathered with scalar loads either way).
     // Grid terms as |g| * sign(q8, g); delta terms as 1 * sign(q8, +-1) per group of 8; both times the 3-bit scales.
     private static float VecDotAvx2(ReadOnlySpan<byte> x, ReadOnlySpan<byte> y, int n)
@@ -31,8 +29,10 @@ internal sealed partial class IQ1_M
             {
                 // One scale word holds the four 3-bit scales of sub-blocks ib and ib+1.
                 uint sc = Unsafe.ReadUnaligned<ushort>(ref Unsafe.Add(ref xb, 48 + ib));
-                SubBlock(ref g, ref xb, ib, sc, ref Unsafe.Add(ref q8, 32 * ib), ref sumi1, ref sumi2);
-                SubBlock(ref g, ref xb, ib + 1, sc >> 6, ref Unsafe.Add(ref q8, 32 * ib + 32), ref sumi1, ref sumi2);
+                var (a1, a2) = SubBlock(ref g, ref xb, ib, sc, ref Unsafe.Add(ref q8, 32 * ib));
+                var (b1, b2) = SubBlock(ref g, ref xb, ib + 1, sc >> 6, ref Unsafe.Add(ref q8, 32 * ib + 32));
+                sumi1 += a1 + b1;
+                sumi2 += a2 + b2;
             }
             float d = Unsafe.ReadUnaligned<float>(ref yb) * Fp16.ToFloat(ScaleBits(MemoryMarshal.CreateReadOnlySpan(ref xb, BlockBytes)));
             var dv = Vector256.Create(d);
@@ -42,25 +42,21 @@ internal sealed partial class IQ1_M
         return Iq2Dot.HorizontalSum(acc1) + Delta * Iq2Dot.HorizontalSum(acc2);
     }
 
-    /// <summary>0x01 bytes, or 0xFF bytes when <paramref name="bit"/> is set: the sign of a group's delta.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ulong DeltaSigns(uint bit) => PlusOnes | (0UL - (ulong)(bit != 0 ? 1 : 0));
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void SubBlock(ref ulong g, ref byte xb, int ib, uint sc, ref byte q8, ref Vector256<int> sumi1, ref Vector256<int> sumi2)
+    private static (Vector256<int> Grid, Vector256<int> Delta) SubBlock(ref ulong g, ref byte xb, int ib, uint sc, ref byte q8)
     {
         uint qs = Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref xb, 4 * ib));
         uint qh0 = Unsafe.Add(ref xb, 32 + 2 * ib), qh1 = Unsafe.Add(ref xb, 33 + 2 * ib);
         var gv = Vector256.Create(
             Unsafe.Add(ref g, (qs & 255) | ((qh0 << 8) & 0x700)), Unsafe.Add(ref g, ((qs >> 8) & 255) | ((qh0 << 4) & 0x700)),
             Unsafe.Add(ref g, ((qs >> 16) & 255) | ((qh1 << 8) & 0x700)), Unsafe.Add(ref g, (qs >> 24) | ((qh1 << 4) & 0x700))).AsSByte();
-        var delta = Vector256.Create(DeltaSigns(qh0 & 0x08), DeltaSigns(qh0 & 0x80), DeltaSigns(qh1 & 0x08), DeltaSigns(qh1 & 0x80)).AsSByte();
-        var ls = Vector256.Create(Vector128.Create((short)(2 * (sc & 7) + 1)), Vector128.Create((short)(2 * ((sc >> 3) & 7) + 1)));
+        uint deltaBits = ((qh0 >> 3) & 1) | ((qh0 >> 6) & 2) | ((qh1 >> 1) & 4) | ((qh1 >> 4) & 8);
+        var delta = Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(Iq2Dot.GroupSigns), (int)deltaBits);
+        var ls = Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(Iq2Dot.TripletScales), (int)(sc & 63));
         var q8v = Vector256.LoadUnsafe(ref q8).AsSByte();
         var dot1 = Avx2.MultiplyAddAdjacent(Avx2.Abs(gv), Avx2.Sign(q8v, gv));
         var dot2 = Avx2.MultiplyAddAdjacent(Vector256.Create((byte)1), Avx2.Sign(q8v, delta));
-        sumi1 += Avx2.MultiplyAddAdjacent(dot1, ls);
-        sumi2 += Avx2.MultiplyAddAdjacent(dot2, ls);
+        return (Avx2.MultiplyAddAdjacent(dot1, ls), Avx2.MultiplyAddAdjacent(dot2, ls));
     }
 
     // Eight splits per vector: every lane performs the scalar loop's multiplications and additions in the same

@@ -24,7 +24,10 @@ internal sealed partial class IQ1_M : IQuantKernel
     public GgmlType Type => GgmlType.IQ1_M;
     public GgmlType VecDotType => GgmlType.Q8_K;
 
-    /// <summary>ggml quantizes IQ1_M without an imatrix too (weights x^2), though its assert for that is commented out only.</summary>
+    /// <summary>
+    /// False, as in ggml: <c>ggml_quantize_requires_imatrix</c> has IQ1_M commented out, and without importance weights
+    /// the quantizer weighs each value by x^2.
+    /// </summary>
     public bool RequiresImportance => false;
 
     private static readonly float[] XP = [-1 + Delta, Delta, 1 + Delta];

@@ -29,8 +29,14 @@ internal sealed partial class IQ1_S
             int sumd = 0;
             for (int ib = 0; ib < QK_K / 32; ib += 2)
             {
-                sumi1 += SubBlock(ref g, ref xb, ib, ref Unsafe.Add(ref q8, 32 * ib), ref bsums, ref sumd);
-                sumi2 += SubBlock(ref g, ref xb, ib + 1, ref Unsafe.Add(ref q8, 32 * ib + 32), ref bsums, ref sumd);
+                uint qh = Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref xb, 34 + 2 * ib));
+                sumi1 += SubBlock(ref g, ref Unsafe.Add(ref xb, 2 + 4 * ib), qh & 0xffff, ref Unsafe.Add(ref q8, 32 * ib));
+                sumi2 += SubBlock(ref g, ref Unsafe.Add(ref xb, 6 + 4 * ib), qh >> 16, ref Unsafe.Add(ref q8, 32 * ib + 32));
+                // The delta terms through the block sums of 16: sign (bit 15) times scale times the sum of 32 q8.
+                ulong bs = Unsafe.ReadUnaligned<ulong>(ref Unsafe.Add(ref bsums, 4 * ib));
+                int bs1 = (short)bs + (short)(bs >> 16), bs2 = (short)(bs >> 32) + (short)(bs >> 48);
+                sumd += bs1 * (1 - (int)((qh >> 14) & 2)) * (int)(2 * ((qh >> 12) & 7) + 1)
+                      + bs2 * (1 - (int)((qh >> 30) & 2)) * (int)(2 * ((qh >> 28) & 7) + 1);
             }
             float d = Unsafe.ReadUnaligned<float>(ref yb) * Fp16.ToFloat(Unsafe.ReadUnaligned<ushort>(ref xb));
             accf = Fma.MultiplyAdd(Vector256.Create(d), Avx.ConvertToVector256Single(sumi1 + sumi2), accf);
@@ -40,18 +46,14 @@ internal sealed partial class IQ1_S
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<int> SubBlock(ref ulong g, ref byte xb, int ib, ref byte q8, ref byte bsums, ref int sumd)
+    private static Vector256<int> SubBlock(ref ulong g, ref byte qsr, uint qh, ref byte q8)
     {
-        uint qs = Unsafe.ReadUnaligned<uint>(ref Unsafe.Add(ref xb, 2 + 4 * ib));
-        uint qh = Unsafe.ReadUnaligned<ushort>(ref Unsafe.Add(ref xb, 34 + 2 * ib));
+        uint qs = Unsafe.ReadUnaligned<uint>(ref qsr);
         var gv = Vector256.Create(
             Unsafe.Add(ref g, (qs & 255) | ((qh << 8) & 0x700)), Unsafe.Add(ref g, ((qs >> 8) & 255) | ((qh << 5) & 0x700)),
             Unsafe.Add(ref g, ((qs >> 16) & 255) | ((qh << 2) & 0x700)), Unsafe.Add(ref g, (qs >> 24) | ((qh >> 1) & 0x700))).AsSByte();
         var q8v = Vector256.LoadUnsafe(ref q8).AsSByte();
         var dot = Avx2.MultiplyAddAdjacent(Avx2.Abs(gv), Avx2.Sign(q8v, gv));
-        int ls = (int)(2 * ((qh >> 12) & 7) + 1);
-        int bs = Unsafe.ReadUnaligned<short>(ref Unsafe.Add(ref bsums, 4 * ib)) + Unsafe.ReadUnaligned<short>(ref Unsafe.Add(ref bsums, 4 * ib + 2));
-        sumd += bs * (1 - (int)((qh >> 14) & 2)) * ls;
-        return Avx2.MultiplyAddAdjacent(dot, Vector256.Create((short)ls));
+        return Avx2.MultiplyAddAdjacent(dot, Vector256.Create((short)(2 * ((qh >> 12) & 7) + 1)));
     }
 }

@@ -20,7 +20,10 @@ internal sealed partial class IQ2_S : IQuantKernel
     public GgmlType Type => GgmlType.IQ2_S;
     public GgmlType VecDotType => GgmlType.Q8_K;
 
-    /// <summary>ggml quantizes IQ2_S without an imatrix too (weights from the values themselves).</summary>
+    /// <summary>
+    /// False, as in ggml (<c>ggml_quantize_requires_imatrix</c> does not list IQ2_S): without importance weights the
+    /// quantizer weighs each value by <c>sigma2/4 + x^2</c>.
+    /// </summary>
     public bool RequiresImportance => false;
 
     public void QuantizeRow(ReadOnlySpan<float> src, Span<byte> dst, ReadOnlySpan<float> importance) =>

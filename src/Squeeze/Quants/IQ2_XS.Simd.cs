@@ -49,7 +49,6 @@ internal sealed partial class IQ2_XS
                                   Unsafe.Add(ref sm, q2 >> 9), Unsafe.Add(ref sm, q3 >> 9)).AsSByte();
         var q8v = Vector256.LoadUnsafe(ref q8).AsSByte();
         var dot = Avx2.MultiplyAddAdjacent(gv, (q8v ^ s2) - s2);
-        var ls = Vector256.Create(Vector128.Create((short)(2 * (sc & 0xf) + 1)), Vector128.Create((short)(2 * (sc >> 4) + 1)));
-        return Avx2.MultiplyAddAdjacent(dot, ls);
+        return Avx2.MultiplyAddAdjacent(dot, Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(Iq2Dot.NibbleScales), (int)sc));
     }
 }

@@ -71,15 +71,45 @@ internal static class Iq2Dot
         return m;
     }
 
-    /// <summary>For a byte of 8 explicit sign bits (IQ2_S), the same 0xFF/0 byte mask.</summary>
-    public static readonly ulong[] ByteSignMasks = BuildByteSignMasks();
+    /// <summary>
+    /// For a byte holding two 4-bit scales (low nibble: weights 0..15 of a sub-block, high: 16..31), the int16
+    /// multipliers <c>2*ls+1</c> for <c>MultiplyAddAdjacent</c>: 8 of the first, then 8 of the second.
+    /// </summary>
+    public static readonly Vector256<short>[] NibbleScales = BuildNibbleScales();
 
-    private static ulong[] BuildByteSignMasks()
+    private static Vector256<short>[] BuildNibbleScales()
     {
-        var m = new ulong[256];
-        for (int i = 0; i < 256; i++)
-            for (int j = 0; j < 8; j++)
-                if ((i & (1 << j)) != 0) m[i] |= 0xFFUL << (8 * j);
-        return m;
+        var t = new Vector256<short>[256];
+        for (int b = 0; b < 256; b++)
+            t[b] = Vector256.Create(Vector128.Create((short)(2 * (b & 0xf) + 1)), Vector128.Create((short)(2 * (b >> 4) + 1)));
+        return t;
+    }
+
+    /// <summary>For 6 bits holding two 3-bit scales (IQ1_M), the int16 multipliers as in <see cref="NibbleScales"/>.</summary>
+    public static readonly Vector256<short>[] TripletScales = BuildTripletScales();
+
+    private static Vector256<short>[] BuildTripletScales()
+    {
+        var t = new Vector256<short>[64];
+        for (int b = 0; b < 64; b++)
+            t[b] = Vector256.Create(Vector128.Create((short)(2 * (b & 7) + 1)), Vector128.Create((short)(2 * (b >> 3) + 1)));
+        return t;
+    }
+
+    /// <summary>
+    /// For 4 sign bits (one per group of 8 weights), 8 bytes of +1 or -1 per group (IQ1_M's shift deltas).
+    /// </summary>
+    public static readonly Vector256<sbyte>[] GroupSigns = BuildGroupSigns();
+
+    private static Vector256<sbyte>[] BuildGroupSigns()
+    {
+        var t = new Vector256<sbyte>[16];
+        var v = new sbyte[32];
+        for (int b = 0; b < 16; b++)
+        {
+            for (int k = 0; k < 32; k++) v[k] = (sbyte)(((b >> (k / 8)) & 1) != 0 ? -1 : 1);
+            t[b] = Vector256.Create<sbyte>(v);
+        }
+        return t;
     }
 }
