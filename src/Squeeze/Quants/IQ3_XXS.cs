@@ -2,7 +2,7 @@
 //   d        2 bytes   fp16 super-block scale
 //   qs[64]  64 bytes   grid indices into Iq3xxsGrid, one per group of 4 weights (8 per 32-weight sub-block)
 //   sas[8]  32 bytes   one uint32 per sub-block: bits 0..27 four 7-bit sign fields (one per 8 weights, the 8th
-//                      sign restores even parity, see Iq3Grids.Signs), bits 28..31 the 4-bit sub-block scale ls
+//                      sign restores even parity, see Iq2Grids.KSigns), bits 28..31 the 4-bit sub-block scale ls
 // weight = d * (0.5 + ls) * 0.5 * grid byte * sign.
 
 using System.Buffers.Binary;
@@ -89,7 +89,7 @@ internal sealed partial class IQ3_XXS : IQuantKernel
         IqDot.CheckDequantizeArgs(src, dst, QK_K, BlockBytes);
         int nb = dst.Length / QK_K;
         var grid = Iq3Grids.Iq3xxsGrid;
-        var ksigns = Iq3Grids.Signs;
+        ReadOnlySpan<byte> ksigns = Iq2Grids.KSigns;
         for (int i = 0; i < nb; i++)
         {
             var x = src.Slice(i * BlockBytes, BlockBytes);
@@ -134,7 +134,7 @@ internal sealed partial class IQ3_XXS : IQuantKernel
     {
         int nb = n / QK_K;
         var grid = Iq3Grids.Iq3xxsGrid;
-        var ksigns = Iq3Grids.Signs;
+        ReadOnlySpan<byte> ksigns = Iq2Grids.KSigns;
         Span<float> acc = stackalloc float[8];
         Span<int> lanes = stackalloc int[8];
         acc.Clear();

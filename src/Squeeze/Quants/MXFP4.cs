@@ -38,7 +38,7 @@ public sealed partial class MXFP4Kernel : IQuantKernel
             for (int j = 0; j < QK; j++)
                 if (amax < MathF.Abs(x[j])) amax = MathF.Abs(x[j]);
             // ggml computes this in float and converts to uint8_t; x86 truncates through a 32-bit integer.
-            byte e = amax > 0f ? (byte)CConversions.TruncateToInt(MathF.Floor(MathF.Log2(amax)) - 2 + 127) : (byte)0;
+            byte e = amax > 0f ? (byte)GgmlRounding.TruncateToInt(MathF.Floor(MathF.Log2(amax)) - 2 + 127) : (byte)0;
             float d = E8M0.ToFloatHalf(e);
             y[0] = e;
             if (Simd.Level >= SimdLevel.Avx2)

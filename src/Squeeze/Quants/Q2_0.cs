@@ -43,7 +43,7 @@ public sealed partial class Q2_0Kernel : IQuantKernel
                 int packed = 0;
                 for (int k = 0; k < 4; k++)
                 {
-                    int q = CConversions.TruncateToInt(GgmlRounding.RoundAwayFromZero(x[b * 4 + k] * id)) + 1;
+                    int q = GgmlRounding.TruncateToInt(GgmlRounding.RoundAwayFromZero(x[b * 4 + k] * id)) + 1;
                     q = Math.Clamp(q, 0, 3);
                     packed |= q << (2 * k);
                 }

@@ -1,3 +1,4 @@
+using Squeeze.Numerics;
 using System.Runtime.InteropServices;
 using static Squeeze.Quants.QuantBlocks;
 
@@ -65,8 +66,8 @@ public sealed partial class Q4_0 : IQuantKernel
             {
                 float x0 = xb[j] * id;
                 float x1 = xb[QK / 2 + j] * id;
-                int xi0 = Math.Min(15, (int)(sbyte)TruncateToInt32(x0 + 8.5f));
-                int xi1 = Math.Min(15, (int)(sbyte)TruncateToInt32(x1 + 8.5f));
+                int xi0 = Math.Min(15, (int)(sbyte)GgmlRounding.TruncateToInt(x0 + 8.5f));
+                int xi1 = Math.Min(15, (int)(sbyte)GgmlRounding.TruncateToInt(x1 + 8.5f));
                 yb[2 + j] = (byte)((byte)xi0 | (byte)(xi1 << 4));
             }
         }

@@ -1,3 +1,4 @@
+using Squeeze.Numerics;
 using System.Runtime.InteropServices;
 using static Squeeze.Quants.QuantBlocks;
 
@@ -68,8 +69,8 @@ public sealed partial class Q4_1 : IQuantKernel
             {
                 float x0 = (xb[j] - min) * id;
                 float x1 = (xb[QK / 2 + j] - min) * id;
-                int xi0 = Math.Min(15, (int)(sbyte)TruncateToInt32(x0 + 0.5f));
-                int xi1 = Math.Min(15, (int)(sbyte)TruncateToInt32(x1 + 0.5f));
+                int xi0 = Math.Min(15, (int)(sbyte)GgmlRounding.TruncateToInt(x0 + 0.5f));
+                int xi1 = Math.Min(15, (int)(sbyte)GgmlRounding.TruncateToInt(x1 + 0.5f));
                 yb[4 + j] = (byte)((byte)xi0 | (byte)(xi1 << 4));
             }
         }

@@ -1,3 +1,4 @@
+using Squeeze.Numerics;
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using static Squeeze.Quants.QuantBlocks;
@@ -69,8 +70,8 @@ public sealed partial class Q5_0 : IQuantKernel
                 {
                     float x0 = xb[j] * id;
                     float x1 = xb[QK / 2 + j] * id;
-                    byte xi0 = (byte)Math.Min(31, (int)(sbyte)TruncateToInt32(x0 + 16.5f));
-                    byte xi1 = (byte)Math.Min(31, (int)(sbyte)TruncateToInt32(x1 + 16.5f));
+                    byte xi0 = (byte)Math.Min(31, (int)(sbyte)GgmlRounding.TruncateToInt(x0 + 16.5f));
+                    byte xi1 = (byte)Math.Min(31, (int)(sbyte)GgmlRounding.TruncateToInt(x1 + 16.5f));
                     yb[6 + j] = (byte)((xi0 & 0x0F) | ((xi1 & 0x0F) << 4));
                     qh |= ((xi0 & 0x10u) >> 4) << j;
                     qh |= ((xi1 & 0x10u) >> 4) << (j + QK / 2);

@@ -1,3 +1,4 @@
+using Squeeze.Numerics;
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using static Squeeze.Quants.QuantBlocks;
@@ -72,8 +73,8 @@ public sealed partial class Q5_1 : IQuantKernel
                 {
                     float x0 = (xb[j] - min) * id;
                     float x1 = (xb[QK / 2 + j] - min) * id;
-                    byte xi0 = (byte)TruncateToInt32(x0 + 0.5f);
-                    byte xi1 = (byte)TruncateToInt32(x1 + 0.5f);
+                    byte xi0 = (byte)GgmlRounding.TruncateToInt(x0 + 0.5f);
+                    byte xi1 = (byte)GgmlRounding.TruncateToInt(x1 + 0.5f);
                     yb[8 + j] = (byte)((xi0 & 0x0F) | ((xi1 & 0x0F) << 4));
                     qh |= ((xi0 & 0x10u) >> 4) << j;
                     qh |= ((xi1 & 0x10u) >> 4) << (j + QK / 2);

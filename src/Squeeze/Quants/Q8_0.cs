@@ -60,7 +60,7 @@ public sealed partial class Q8_0 : IQuantKernel
                 continue;
             }
             for (int j = 0; j < QK; ++j)
-                yb[2 + j] = (byte)(sbyte)TruncateToInt32(GgmlRounding.RoundAwayFromZero(xb[j] * id));
+                yb[2 + j] = (byte)(sbyte)GgmlRounding.TruncateToInt(GgmlRounding.RoundAwayFromZero(xb[j] * id));
         }
     }
 

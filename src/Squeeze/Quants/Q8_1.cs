@@ -67,8 +67,8 @@ public sealed partial class Q8_1 : IQuantKernel
             {
                 for (int j = 0; j < QK / 2; ++j)
                 {
-                    sbyte q0 = (sbyte)TruncateToInt32(GgmlRounding.RoundAwayFromZero(xb[j] * id));
-                    sbyte q1 = (sbyte)TruncateToInt32(GgmlRounding.RoundAwayFromZero(xb[QK / 2 + j] * id));
+                    sbyte q0 = (sbyte)GgmlRounding.TruncateToInt(GgmlRounding.RoundAwayFromZero(xb[j] * id));
+                    sbyte q1 = (sbyte)GgmlRounding.TruncateToInt(GgmlRounding.RoundAwayFromZero(xb[QK / 2 + j] * id));
                     yb[4 + j] = (byte)q0;
                     yb[4 + QK / 2 + j] = (byte)q1;
                     sum += q0;

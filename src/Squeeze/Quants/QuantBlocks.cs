@@ -34,13 +34,6 @@ internal static class QuantBlocks
         Unsafe.WriteUnaligned(ref block[offset], Fp16.FromFloat(value));
 
     /// <summary>
-    /// C's float-to-int conversion as x86 compilers emit it (<c>cvttss2si</c>): truncation toward zero, and the
-    /// "integer indefinite" 0x80000000 for NaN and out-of-range values (.NET's own cast saturates instead).
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static int TruncateToInt32(float v) => v >= -2147483648f && v < 2147483648f ? (int)v : int.MinValue;
-
-    /// <summary>
     /// Checks a row of <paramref name="n"/> elements against its source and destination and returns its block count.
     /// </summary>
     public static int Blocks(int n, int blockSize, int blockBytes, int floats, int bytes, string what)

@@ -55,7 +55,7 @@ public sealed partial class TQ1_0Kernel : IQuantKernel
         byte q = 0;
         for (int n = 0; n < count; n++)
         {
-            int xi = (int)(CConversions.LRound(x[first + n * stride] * id) + 1);
+            int xi = (int)(GgmlRounding.LRound(x[first + n * stride] * id) + 1);
             q = (byte)(q * 3 + xi);
         }
         if (shift) q = (byte)(q * 3);

@@ -41,7 +41,7 @@ public sealed partial class TQ2_0Kernel : IQuantKernel
                     int q = 0;
                     for (int l = 0; l < 4; l++)
                     {
-                        int xi = (int)(CConversions.LRound(x[128 * h + 32 * l + m] * id) + 1);
+                        int xi = (int)(GgmlRounding.LRound(x[128 * h + 32 * l + m] * id) + 1);
                         q += (xi & 3) << (2 * l);
                     }
                     y[32 * h + m] = (byte)q;
