@@ -15,6 +15,7 @@ public static class Program
             InspectCommand.Create(),
             QuantizeCommand.Create(),
             TokenizeCommand.Create(),
+            GenerateCommand.Create(),
         };
         return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
     }
