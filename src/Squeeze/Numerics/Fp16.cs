@@ -9,8 +9,21 @@ namespace Squeeze.Numerics;
 /// </summary>
 public static class Fp16
 {
+    /// <summary>
+    /// Exact half-to-float by bit manipulation (F. Giesen's method): the same floats as a <see cref="Half"/> cast on all
+    /// 65536 inputs, several times faster, which matters where every block scale and cached key is widened.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float ToFloat(ushort h) => (float)BitConverter.UInt16BitsToHalf(h);
+    public static float ToFloat(ushort h)
+    {
+        const uint shiftedExp = 0x7c00u << 13;
+        uint o = (uint)(h & 0x7fff) << 13;
+        uint exp = shiftedExp & o;
+        o += (127 - 15) << 23;
+        if (exp == shiftedExp) o += (128 - 16) << 23;               // Inf/NaN keep an all-ones exponent
+        else if (exp == 0) o = BitConverter.SingleToUInt32Bits(BitConverter.UInt32BitsToSingle(o + (1u << 23)) - 1f / 16384f); // zero, subnormal
+        return BitConverter.UInt32BitsToSingle(o | (uint)(h & 0x8000) << 16);
+    }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ushort FromFloat(float f)

@@ -26,7 +26,7 @@ internal sealed partial class IQ3_S
             {
                 byte* xb = px + i * BlockBytes;
                 byte* yb = py + i * IqDot.Q8KBytes;
-                float d = IqDot.HalfToFloat(*(ushort*)xb) * *(float*)yb;
+                float d = Fp16.ToFloat(*(ushort*)xb) * *(float*)yb;
                 byte* qs = xb + OffQs;
                 byte* qh = xb + OffQh;
                 uint* signs = (uint*)(xb + OffSigns);

@@ -98,7 +98,7 @@ internal sealed partial class IQ3_S : IQuantKernel
         {
             var x = src.Slice(i * BlockBytes, BlockBytes);
             var y = dst.Slice(i * QK_K, QK_K);
-            float d = IqDot.HalfToFloat(BinaryPrimitives.ReadUInt16LittleEndian(x));
+            float d = Fp16.ToFloat(BinaryPrimitives.ReadUInt16LittleEndian(x));
             for (int ib32 = 0; ib32 < QK_K / 32; ib32++)
             {
                 int sc = x[OffScales + ib32 / 2];
@@ -143,7 +143,7 @@ internal sealed partial class IQ3_S : IQuantKernel
         {
             var xb = x.Slice(i * BlockBytes, BlockBytes);
             var yb = y.Slice(i * IqDot.Q8KBytes, IqDot.Q8KBytes);
-            float d = IqDot.HalfToFloat(BinaryPrimitives.ReadUInt16LittleEndian(xb)) * IqDot.Q8KD(yb);
+            float d = Fp16.ToFloat(BinaryPrimitives.ReadUInt16LittleEndian(xb)) * IqDot.Q8KD(yb);
             var q8 = IqDot.Q8KQs(yb);
             lanes.Clear();
             for (int ib32 = 0; ib32 < QK_K / 32; ib32++)

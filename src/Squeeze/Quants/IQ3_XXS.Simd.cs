@@ -23,7 +23,7 @@ internal sealed partial class IQ3_XXS
             {
                 byte* xb = px + i * BlockBytes;
                 byte* yb = py + i * IqDot.Q8KBytes;
-                float d = IqDot.HalfToFloat(*(ushort*)xb) * *(float*)yb;
+                float d = Fp16.ToFloat(*(ushort*)xb) * *(float*)yb;
                 byte* q3 = xb + 2;
                 uint* gas = (uint*)(xb + 2 + QK_K / 4);
                 sbyte* q8 = (sbyte*)(yb + 4);

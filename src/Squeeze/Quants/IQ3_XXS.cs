@@ -94,7 +94,7 @@ internal sealed partial class IQ3_XXS : IQuantKernel
         {
             var x = src.Slice(i * BlockBytes, BlockBytes);
             var y = dst.Slice(i * QK_K, QK_K);
-            float d = IqDot.HalfToFloat(BinaryPrimitives.ReadUInt16LittleEndian(x));
+            float d = Fp16.ToFloat(BinaryPrimitives.ReadUInt16LittleEndian(x));
             var qs = x.Slice(2, QK_K / 4);
             var sas = x.Slice(2 + QK_K / 4);
             for (int ib32 = 0; ib32 < QK_K / 32; ib32++)
@@ -142,7 +142,7 @@ internal sealed partial class IQ3_XXS : IQuantKernel
         {
             var xb = x.Slice(i * BlockBytes, BlockBytes);
             var yb = y.Slice(i * IqDot.Q8KBytes, IqDot.Q8KBytes);
-            float d = IqDot.HalfToFloat(BinaryPrimitives.ReadUInt16LittleEndian(xb)) * IqDot.Q8KD(yb);
+            float d = Fp16.ToFloat(BinaryPrimitives.ReadUInt16LittleEndian(xb)) * IqDot.Q8KD(yb);
             var qs = xb.Slice(2, QK_K / 4);
             var sas = xb.Slice(2 + QK_K / 4);
             var q8 = IqDot.Q8KQs(yb);

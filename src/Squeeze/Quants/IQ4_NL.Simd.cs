@@ -53,9 +53,9 @@ internal sealed partial class IQ4_NL
                 var q4b_2 = Expand(Sse2.LoadVector128(x2 + 2), values);
                 var p_1 = DotQuads(q4b_1, Avx.LoadVector256((sbyte*)(y1 + 2)));
                 var p_2 = DotQuads(q4b_2, Avx.LoadVector256((sbyte*)(y2 + 2)));
-                accum1 = Fma.MultiplyAdd(Vector256.Create(IqDot.HalfToFloat(*(ushort*)y1) * IqDot.HalfToFloat(*(ushort*)x1)),
+                accum1 = Fma.MultiplyAdd(Vector256.Create(Fp16.ToFloat(*(ushort*)y1) * Fp16.ToFloat(*(ushort*)x1)),
                     Avx.ConvertToVector256Single(p_1), accum1);
-                accum2 = Fma.MultiplyAdd(Vector256.Create(IqDot.HalfToFloat(*(ushort*)y2) * IqDot.HalfToFloat(*(ushort*)x2)),
+                accum2 = Fma.MultiplyAdd(Vector256.Create(Fp16.ToFloat(*(ushort*)y2) * Fp16.ToFloat(*(ushort*)x2)),
                     Avx.ConvertToVector256Single(p_2), accum2);
             }
             sumf = IqDot.HorizontalSum8(accum1 + accum2);
@@ -66,7 +66,7 @@ internal sealed partial class IQ4_NL
             var values = Iq4Values.KValues;
             var xb = x.Slice(ib * BlockBytes, BlockBytes);
             var yb = y.Slice(ib * IqDot.Q80Bytes, IqDot.Q80Bytes);
-            float d = IqDot.Q80D(yb) * IqDot.HalfToFloat(System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(xb));
+            float d = IqDot.Q80D(yb) * Fp16.ToFloat(System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(xb));
             var q8 = IqDot.Q80Qs(yb);
             int sumi1 = 0, sumi2 = 0;
             for (int j = 0; j < QK4_NL / 2; j++)

@@ -48,7 +48,7 @@ internal sealed partial class IQ4_NL : IQuantKernel
         {
             var x = src.Slice(i * BlockBytes, BlockBytes);
             var y = dst.Slice(i * QK4_NL, QK4_NL);
-            float d = IqDot.HalfToFloat(BinaryPrimitives.ReadUInt16LittleEndian(x));
+            float d = Fp16.ToFloat(BinaryPrimitives.ReadUInt16LittleEndian(x));
             for (int j = 0; j < QK4_NL / 2; j++)
             {
                 y[j] = d * values[x[2 + j] & 0xf];
@@ -85,7 +85,7 @@ internal sealed partial class IQ4_NL : IQuantKernel
             {
                 var xb = x.Slice((ib + b) * BlockBytes, BlockBytes);
                 var yb = y.Slice((ib + b) * IqDot.Q80Bytes, IqDot.Q80Bytes);
-                float d = IqDot.Q80D(yb) * IqDot.HalfToFloat(BinaryPrimitives.ReadUInt16LittleEndian(xb));
+                float d = IqDot.Q80D(yb) * Fp16.ToFloat(BinaryPrimitives.ReadUInt16LittleEndian(xb));
                 var q8 = IqDot.Q80Qs(yb);
                 var acc = b == 0 ? acc1 : acc2;
                 for (int lane = 0; lane < 8; lane++)
@@ -106,7 +106,7 @@ internal sealed partial class IQ4_NL : IQuantKernel
         {
             var xb = x.Slice(ib * BlockBytes, BlockBytes);
             var yb = y.Slice(ib * IqDot.Q80Bytes, IqDot.Q80Bytes);
-            float d = IqDot.Q80D(yb) * IqDot.HalfToFloat(BinaryPrimitives.ReadUInt16LittleEndian(xb));
+            float d = IqDot.Q80D(yb) * Fp16.ToFloat(BinaryPrimitives.ReadUInt16LittleEndian(xb));
             var q8 = IqDot.Q80Qs(yb);
             int sumi1 = 0, sumi2 = 0;
             for (int j = 0; j < QK4_NL / 2; j++)

@@ -38,7 +38,7 @@ internal sealed partial class IQ4_XS
                     sh >>= 4;
                     sumi += Avx2.MultiplyLow(p_1, Vector256.Create(ls1)) + Avx2.MultiplyLow(p_2, Vector256.Create(ls2));
                 }
-                accum = Fma.MultiplyAdd(Vector256.Create(IqDot.HalfToFloat(*(ushort*)xb) * *(float*)yb),
+                accum = Fma.MultiplyAdd(Vector256.Create(Fp16.ToFloat(*(ushort*)xb) * *(float*)yb),
                     Avx.ConvertToVector256Single(sumi), accum);
             }
         }

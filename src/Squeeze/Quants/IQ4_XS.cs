@@ -79,7 +79,7 @@ internal sealed partial class IQ4_XS : IQuantKernel
         {
             var x = src.Slice(i * BlockBytes, BlockBytes);
             var y = dst.Slice(i * QK_K, QK_K);
-            float d = IqDot.HalfToFloat(BinaryPrimitives.ReadUInt16LittleEndian(x));
+            float d = Fp16.ToFloat(BinaryPrimitives.ReadUInt16LittleEndian(x));
             int scalesH = BinaryPrimitives.ReadUInt16LittleEndian(x.Slice(OffScalesH));
             for (int ib = 0; ib < QK_K / 32; ib++)
             {
@@ -115,7 +115,7 @@ internal sealed partial class IQ4_XS : IQuantKernel
         {
             var xb = x.Slice(ibl * BlockBytes, BlockBytes);
             var yb = y.Slice(ibl * IqDot.Q8KBytes, IqDot.Q8KBytes);
-            float d = IqDot.HalfToFloat(BinaryPrimitives.ReadUInt16LittleEndian(xb)) * IqDot.Q8KD(yb);
+            float d = Fp16.ToFloat(BinaryPrimitives.ReadUInt16LittleEndian(xb)) * IqDot.Q8KD(yb);
             var q8 = IqDot.Q8KQs(yb);
             int sh = BinaryPrimitives.ReadUInt16LittleEndian(xb.Slice(OffScalesH));
             lanes.Clear();

@@ -23,7 +23,7 @@ internal static class IqDot
     public static ReadOnlySpan<sbyte> Q8KQs(ReadOnlySpan<byte> block) => MemoryMarshal.Cast<byte, sbyte>(block.Slice(4, 256));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float Q80D(ReadOnlySpan<byte> block) => HalfToFloat(BinaryPrimitives.ReadUInt16LittleEndian(block));
+    public static float Q80D(ReadOnlySpan<byte> block) => Fp16.ToFloat(BinaryPrimitives.ReadUInt16LittleEndian(block));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ReadOnlySpan<sbyte> Q80Qs(ReadOnlySpan<byte> block) => MemoryMarshal.Cast<byte, sbyte>(block.Slice(2, 32));
@@ -50,23 +50,6 @@ internal static class IqDot
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static int SignedProduct(int x, int y) => x < 0 ? -x * (sbyte)-y : x * y;
-
-    /// <summary>
-    /// fp16 to float, exact for every input like <see cref="Fp16.ToFloat"/> but without branches on the common path:
-    /// the exponent is rebiased in the integer domain, subnormals are renormalised by one float subtraction
-    /// (F. Giesen's method). The dot products convert one or two scales per block, so this matters there.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float HalfToFloat(ushort h)
-    {
-        const uint shiftedExp = 0x7c00u << 13;
-        uint o = (uint)(h & 0x7fff) << 13;
-        uint exp = shiftedExp & o;
-        o += (127 - 15) << 23;
-        if (exp == shiftedExp) o += (128 - 16) << 23;               // Inf/NaN keep an all-ones exponent
-        else if (exp == 0) o = BitConverter.SingleToUInt32Bits(BitConverter.UInt32BitsToSingle(o + (1u << 23)) - 1f / 16384f); // zero, subnormal
-        return BitConverter.UInt32BitsToSingle(o | (uint)(h & 0x8000) << 16);
-    }
 
     /// <summary>Rejects a row that is not whole blocks, a short destination or importance of the wrong length.</summary>
     public static void CheckQuantizeArgs(ReadOnlySpan<float> src, Span<byte> dst, ReadOnlySpan<float> importance, int blockSize, int blockBytes)

@@ -168,17 +168,3 @@ public sealed class Iq3Iq4SimdCollection
 {
     public const string Name = "IQ3/IQ4 SIMD level overrides";
 }
-
-public class IqDotHalfTests
-{
-    [Fact]
-    public void HalfToFloat_equals_Fp16_ToFloat_for_every_half()
-    {
-        for (int h = 0; h < 65536; h++)
-        {
-            float expected = Fp16.ToFloat((ushort)h), actual = IqDot.HalfToFloat((ushort)h);
-            if (float.IsNaN(expected)) Assert.True(float.IsNaN(actual), $"0x{h:X4}");
-            else Assert.True(BitConverter.SingleToInt32Bits(expected) == BitConverter.SingleToInt32Bits(actual), $"0x{h:X4}: {expected:R} vs {actual:R}");
-        }
-    }
-}
