@@ -34,7 +34,11 @@ internal static class GenerateCommand
         var tokenizer = Tokenizer.FromGguf(model.File);
         var tokens = tokenizer.Encode(Encoding.UTF8.GetBytes(prompt), addSpecial: true, parseSpecial: true);
         if (tokens.Length == 0) tokens = [tokenizer.Bos];
-        var transformer = new Transformer(model, threads: threads);
+        // The cache holds just what this run needs (up to the trained context), not the model's whole context.
+        int context = Math.Min(model.Hparams.ContextLength, tokens.Length + Math.Max(count, 1));
+        if (tokens.Length >= model.Hparams.ContextLength)
+            throw new InvalidInputException($"the prompt has {tokens.Length} tokens; the model's context is {model.Hparams.ContextLength}");
+        var transformer = new Transformer(model, contextSize: context, threads: threads);
         var generator = new Generator(transformer, temperature, seed);
         var utf8 = Encoding.UTF8.GetDecoder();
         var output = Console.Out;
