@@ -10,14 +10,11 @@ public sealed unsafe class OracleModel : IDisposable
     /// <param name="batchSize">Largest batch passed to <see cref="Decode"/>.</param>
     /// <param name="threads">CPU threads.</param>
     /// <param name="flashAttention">llama.cpp's flash-attention setting: -1 auto (its default), 0 off, 1 on.</param>
-    /// <param name="repack">Whether llama.cpp may repack weights into its interleaved CPU layouts (its default), which
-    /// computes the same products with another accumulation order.</param>
-    public OracleModel(string path, int contextSize, int batchSize, int threads = 2, int flashAttention = -1, bool repack = true)
+    public OracleModel(string path, int contextSize, int batchSize, int threads = 2, int flashAttention = -1)
     {
         OracleLibrary.EnsureLoaded();
         Native.llama_backend_init();
         var mp = Native.llama_model_default_params();
-        mp.UseExtraBufts = (byte)(repack ? 1 : 0);
         _model = Native.llama_model_load_from_file(path, mp);
         if (_model == 0) throw new InvalidOperationException($"llama.cpp could not load {path}");
         var cp = Native.llama_context_default_params();
