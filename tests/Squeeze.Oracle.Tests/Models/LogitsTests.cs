@@ -91,5 +91,10 @@ public class GenerationTests
         var incremental = cached.Evaluate(tokens[16..], startPosition: 16);
         var full = new Transformer(model, contextSize: 64, threads: 2).Evaluate(tokens);
         Assert.Equal(full.AsSpan(16 * vocab).ToArray(), incremental);
+
+        // Rolling the sequence back frees its cells from position 16; decoding the same tokens again reuses them.
+        cached.Cache.RemoveSequence(0, fromPosition: 16);
+        Assert.Equal(16, cached.Cache.Used);
+        Assert.Equal(incremental, cached.Evaluate(tokens[16..], startPosition: 16));
     }
 }
