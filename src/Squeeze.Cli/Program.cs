@@ -16,6 +16,8 @@ public static class Program
             QuantizeCommand.Create(),
             TokenizeCommand.Create(),
             GenerateCommand.Create(),
+            ImatrixCommand.Create(),
+            StatsCommand.Create(),
         };
         return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
     }

@@ -140,6 +140,9 @@ public static class ImatrixRun
             int nSeqBatch = Math.Min(nSeq, nChunk - i);
             transformer.Cache.Clear();
             var perplexities = new List<(int, double)>();
+            var seqNll = new double[nSeqBatch];
+            var seqNll2 = new double[nSeqBatch];
+            var seqCount = new long[nSeqBatch];
             for (int j = 0; j < numBatches; j++)
             {
                 int batchStart = j * nBatch;
@@ -168,14 +171,20 @@ public static class ImatrixRun
                         if (t.Position < first || t.Position > nCtx - 2) continue;
                         int next = toks[(i + t.Sequence) * nCtx + t.Position + 1];
                         double v = -LogSoftmax(logits.AsSpan(r * vocab, vocab), next);
-                        nll += v;
-                        nll2 += v * v;
-                        count++;
+                        seqNll[t.Sequence] += v;
+                        seqNll2[t.Sequence] += v * v;
+                        seqCount[t.Sequence]++;
                     }
                 }
             }
-            for (int s = 0; s < nSeqBatch; s++)
-                if (o.ComputePerplexity) perplexities.Add((i + s + 1, Math.Exp(nll / Math.Max(1, count))));
+            // Chunks are added in order, as llama-imatrix prints them: [i] is the running perplexity up to chunk i.
+            for (int s = 0; s < nSeqBatch && o.ComputePerplexity; s++)
+            {
+                nll += seqNll[s];
+                nll2 += seqNll2[s];
+                count += seqCount[s];
+                perplexities.Add((i + s + 1, Math.Exp(nll / Math.Max(1, count))));
+            }
             int before = data.ChunkCount;
             done = i + nSeqBatch;
             SetState();
