@@ -57,8 +57,17 @@ public sealed class ImatrixCollector : IForwardObserver
     {
         if (rows < MinRows) return;
         if (_importance is not null) TrackSimilarity(weight, x, rows);
-        if (!Records(weight.Name)) return;
-        AddDense(weight.Name, weight.Columns, x, rows);
+        OnMatMulInput(weight.Name, weight.Columns, x, rows);
+    }
+
+    /// <summary>
+    /// The input of a matrix product with the weight named <paramref name="weightName"/>, from any forward pass: recorded
+    /// when llama-imatrix would record it (enough rows, a recorded name). No layer-importance tracking.
+    /// </summary>
+    public void OnMatMulInput(string weightName, int columns, ReadOnlySpan<float> x, int rows)
+    {
+        if (rows < MinRows || !Records(weightName)) return;
+        AddDense(weightName, columns, x, rows);
     }
 
     /// <summary>
