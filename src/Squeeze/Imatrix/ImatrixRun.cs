@@ -138,6 +138,7 @@ public static class ImatrixRun
         {
             if (cancel.IsCancellationRequested) { cancelled = true; break; }
             int nSeqBatch = Math.Min(nSeq, nChunk - i);
+            int before = data.ChunkCount;
             transformer.Cache.Clear();
             var perplexities = new List<(int, double)>();
             var seqNll = new double[nSeqBatch];
@@ -185,7 +186,6 @@ public static class ImatrixRun
                 count += seqCount[s];
                 perplexities.Add((i + s + 1, Math.Exp(nll / Math.Max(1, count))));
             }
-            int before = data.ChunkCount;
             done = i + nSeqBatch;
             SetState();
             string? saved = Save(data, o, before);
