@@ -73,8 +73,8 @@ public static class ImatrixRun
         int nCtx = o.ContextSize;
         if (nCtx <= 0) throw new InvalidInputException("the context size (-c) must be above 0");
         if (o.BatchSize <= 0 || o.UbatchSize <= 0) throw new InvalidInputException("the batch size (-b) must be above 0");
-        if (!(o.BatchSize < nCtx || o.BatchSize % nCtx == 0))
-            throw new InvalidInputException($"the batch size ({o.BatchSize}) must be below the context size ({nCtx}) or a multiple of it");
+        // (A batch at least the context size is cut to a whole number of chunks, so llama.cpp's
+        // "n_batch < n_ctx || n_batch % n_ctx == 0" always holds.)
         if (o.OutputFrequency < 1) throw new InvalidInputException("--output-frequency must be at least 1");
         if (o.SaveFrequency < 0) throw new InvalidInputException("--save-frequency cannot be negative");
         var list = tokens as int[] ?? tokens.ToArray();

@@ -228,7 +228,8 @@ public sealed class ImatrixWriterTests : IDisposable
         Assert.Equal(2, ImatrixRun.Plan(new int[64], o).Chunks);
         Assert.Throws<InvalidInputException>(() => ImatrixRun.Plan(new int[96], o with { SkipChunks = 1 })); // llama.cpp wants more than (skip + 2) chunks
         Assert.Equal(3, ImatrixRun.Plan(new int[140], o with { SkipChunks = 1 }).Chunks); // 108 tokens left
-        Assert.Throws<InvalidInputException>(() => ImatrixRun.Plan(new int[640], o with { BatchSize = 48 }));
+        Assert.Throws<InvalidInputException>(() => ImatrixRun.Plan(new int[640], o with { BatchSize = 0 }));
+        Assert.Throws<InvalidInputException>(() => ImatrixRun.Plan(new int[640], o with { ContextSize = 0 }));
         Assert.Equal(1, ImatrixRun.Plan(new int[640], o with { Chunks = 1 }).Chunks);
     }
 
