@@ -44,6 +44,12 @@ public sealed unsafe class OracleImatrix : IDisposable
     /// </summary>
     public Action<string, int, long, nint>? Mirror { get; init; }
 
+    /// <summary>Graph nodes to copy out by name (e.g. <c>inp_embd</c>, <c>l_out-0</c>): 2-D F32, contiguous; see <see cref="Captured"/>.</summary>
+    public Func<string, bool>? Capture { get; init; }
+
+    /// <summary>The last values of each captured node, as (columns, rows, data).</summary>
+    public Dictionary<string, (int Columns, int Rows, float[] Data)> Captured { get; } = new(StringComparer.Ordinal);
+
     /// <summary>Matrix products of more than 2 dimensions whose weight is named <c>blk.*</c> (not mirrored; a test can assert none).</summary>
     public int UnmirroredBlockProducts { get; private set; }
 
@@ -61,7 +67,18 @@ public sealed unsafe class OracleImatrix : IDisposable
     private static byte Eval(nint t, byte ask, nint userData)
     {
         var self = (OracleImatrix)GCHandle.FromIntPtr(userData).Target!;
-        return self.Collect((byte*)t, ask != 0) ? (byte)1 : (byte)0;
+        // An exception must not cross into native code: keep the first one for ThrowIfFailed.
+        try { return self.Collect((byte*)t, ask != 0) ? (byte)1 : (byte)0; }
+        catch (Exception e) { self.Error ??= e; return ask != 0 ? (byte)0 : (byte)1; }
+    }
+
+    /// <summary>The first exception the callback hit, if any.</summary>
+    public Exception? Error { get; private set; }
+
+    /// <summary>Rethrows an exception the callback hit.</summary>
+    public void ThrowIfFailed()
+    {
+        if (Error is not null) throw new InvalidOperationException("the eval callback failed", Error);
     }
 
     private bool Collect(byte* t, bool ask)
@@ -69,6 +86,17 @@ public sealed unsafe class OracleImatrix : IDisposable
         int op = *(int*)(t + OpOffset);
         byte* src0 = *(byte**)(t + SrcOffset);
         byte* src1 = *(byte**)(t + SrcOffset + 8);
+        if (Capture is not null && op != _opMulMat && op != _opMulMatId)
+        {
+            var node = Name(t);
+            var ne = (long*)(t + NeOffset);
+            var nb = (nuint*)(t + NbOffset);
+            bool plain = *(int*)(t + TypeOffset) == 0 && ne[2] * ne[3] == 1 && nb[0] == 4 && nb[1] == (nuint)(4 * ne[0]);
+            if (!plain || !Capture(node)) return !ask;
+            if (ask) return true;
+            Captured[node] = ((int)ne[0], (int)ne[1], new ReadOnlySpan<float>(*(void**)(t + DataOffset), checked((int)(ne[0] * ne[1]))).ToArray());
+            return true;
+        }
         if (ask)
         {
             if (op == _opMulMatId) return true;

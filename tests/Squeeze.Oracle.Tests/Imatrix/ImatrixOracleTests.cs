@@ -91,7 +91,15 @@ public sealed class ImatrixOracleTests(ImatrixOracleTests.Runs runs) : IClassFix
             // of its graph is also handed to a second Squeeze collector, which applies Squeeze's own rules to llama.cpp's activations.
             var mirrored = new ImatrixData(contextSize);
             var mirror = new ImatrixCollector(mirrored, layers: 0) { ProcessOutput = processOutput };
-            using var collector = new OracleImatrix(processOutput) { Mirror = (name, cols, rows, data) => Feed(mirror, name, cols, rows, data) };
+            using var collector = new OracleImatrix(processOutput)
+            {
+                Mirror = (name, cols, rows, data) => Feed(mirror, name, cols, rows, data),
+                // The hidden state leaving each layer, for the LIM score (the one entering layer 0 is the embedding rows:
+                // gguf's get_rows node is not handed to the callback, so they are read from the file below).
+                Capture = name => name.StartsWith("l_out-", StringComparison.Ordinal),
+            };
+            int layers = model.Hparams.LayerCount;
+            var lim = new double[layers];
             using (var oracle = new OracleModel(modelPath, contextSize, contextSize, Threads, evalCallback: collector.Callback, evalUserData: collector.UserData))
             {
                 for (int c = 0; c < chunks; c++)
@@ -100,11 +108,35 @@ public sealed class ImatrixOracleTests(ImatrixOracleTests.Runs runs) : IClassFix
                     var chunk = tokens.AsSpan(c * contextSize, contextSize).ToArray();
                     if (bos is int b) chunk[0] = b;
                     oracle.Decode(chunk, 0, allLogits: true);
+                    collector.ThrowIfFailed();
+                    for (int l = 0; l < layers; l++)
+                    {
+                        var input = l == 0 ? Embeddings(model, chunk) : collector.Captured[$"l_out-{l - 1}"];
+                        var output = collector.Captured[$"l_out-{l}"];
+                        for (int r = 0; r < output.Rows; r++)
+                            lim[l] += Cos(input.Data.AsSpan(r * input.Columns, input.Columns), output.Data.AsSpan(r * output.Columns, output.Columns));
+                    }
                 }
             }
             Assert.Equal(0, collector.ExpertCalls);
             Assert.Equal(0, collector.UnmirroredBlockProducts);
-            return new Run(modelPath, data, result, collector.Stats.ToDictionary(kv => kv.Key, kv => kv.Value), chunks, contextSize, mirrored);
+            return new Run(modelPath, data, result, collector.Stats.ToDictionary(kv => kv.Key, kv => kv.Value), chunks, contextSize, mirrored,
+                lim.Select(s => -s / ((long)chunks * contextSize)).ToArray());
+        }
+
+        private static (int Columns, int Rows, float[] Data) Embeddings(TransformerModel model, int[] tokens)
+        {
+            int n = model.Hparams.EmbeddingLength;
+            var rows = new float[tokens.Length * n];
+            for (int i = 0; i < tokens.Length; i++) model.TokenEmbd.DequantizeRow(tokens[i], rows.AsSpan(i * n, n));
+            return (n, tokens.Length, rows);
+        }
+
+        private static double Cos(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+        {
+            double ab = 0, aa = 0, bb = 0;
+            for (int i = 0; i < a.Length; i++) { ab += (double)a[i] * b[i]; aa += (double)a[i] * a[i]; bb += (double)b[i] * b[i]; }
+            return aa > 0 && bb > 0 ? ab / Math.Sqrt(aa * bb) : 0;
         }
 
         private static unsafe void Feed(ImatrixCollector c, string name, int cols, long rows, nint data) =>
@@ -114,7 +146,25 @@ public sealed class ImatrixOracleTests(ImatrixOracleTests.Runs runs) : IClassFix
     }
 
     public sealed record Run(string ModelPath, ImatrixData Data, ImatrixResult Result, Dictionary<string, (float[] Sums, long Count)> Oracle, int Chunks, int ContextSize,
-        ImatrixData Mirrored);
+        ImatrixData Mirrored, double[] OracleLim);
+
+    /// <summary>LIM (−mean cos of the hidden state entering and leaving each layer) against the same score computed from
+    /// llama.cpp's <c>inp_embd</c> / <c>l_out-N</c> nodes on the same chunks.</summary>
+    [Theory(SkipTestWithoutData = true)]
+    [InlineData("stories260K")]
+    [InlineData("qwen3")]
+    public void Lim_equals_the_score_from_llama_cpps_hidden_states(string model)
+    {
+        var run = runs.Get(model);
+        var li = run.Data.LayerImportance!;
+        Assert.Equal(run.OracleLim.Length, li.Layers);
+        for (int l = 0; l < li.Layers; l++)
+        {
+            Assert.Equal((long)run.Chunks * run.ContextSize, li.LimTokens[l]);
+            TestContext.Current.TestOutputHelper?.WriteLine($"layer {l}: LIM squeeze {li.Lim(l):F6}, llama.cpp {run.OracleLim[l]:F6}");
+            Assert.True(Math.Abs(li.Lim(l) - run.OracleLim[l]) <= 1e-4, $"{model} layer {l}: LIM {li.Lim(l)} vs llama.cpp's {run.OracleLim[l]}");
+        }
+    }
 
     /// <summary>
     /// Squeeze's collector given every matrix product of llama.cpp's own graph (attention products over the KV cache,
