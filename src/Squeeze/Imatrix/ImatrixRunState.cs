@@ -54,10 +54,17 @@ public sealed record ImatrixRunState(string Dataset, long DatasetTokens, int Con
         if (!Keys.All.Any(file.ContainsKey)) return null;
         return new ImatrixRunState(
             Get<string>(file, Keys.Dataset, GgufValueType.String),
-            checked((long)Get<ulong>(file, Keys.DatasetTokens, GgufValueType.UInt64)),
+            Long(file, Keys.DatasetTokens),
             Int(file, Keys.ContextSize), Int(file, Keys.FirstChunk), Int(file, Keys.ChunksDone), Int(file, Keys.MergedDatasets),
             Get<double>(file, Keys.Nll, GgufValueType.Float64), Get<double>(file, Keys.Nll2, GgufValueType.Float64),
-            checked((long)Get<ulong>(file, Keys.PplTokens, GgufValueType.UInt64)));
+            Long(file, Keys.PplTokens));
+    }
+
+    private static long Long(GgufFile file, string key)
+    {
+        ulong v = Get<ulong>(file, key, GgufValueType.UInt64);
+        if (v > long.MaxValue) throw new ImatrixFormatException(-1, key, $"at most {long.MaxValue}", v.ToString());
+        return (long)v;
     }
 
     private static int Int(GgufFile file, string key)

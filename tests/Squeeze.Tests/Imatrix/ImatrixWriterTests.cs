@@ -242,6 +242,9 @@ public sealed class ImatrixWriterTests : IDisposable
         { "layer importance of the wrong type", w => SetImportance(w, GgufValueType.Float32), "layer_importance" },
         { "layer importance sums beyond the token count", w => SetImportance(w, GgufValueType.Float64, sum: 5, count: 2), "layer_importance" },
         { "layer importance of unequal lengths", w => SetImportance(w, GgufValueType.Float64, counts: 3), "layer_importance" },
+        { "a non-finite layer importance sum", w => SetImportance(w, GgufValueType.Float64, sum: double.NaN), "layer_importance" },
+        { "a run count beyond int", w => { new ImatrixRunState("x", 1, 2, 0, 1, 0, 0, 0, 0).WriteTo(w); w.Set(ImatrixRunState.Keys.ChunksDone, GgufValue.UInt32(uint.MaxValue)); }, ImatrixRunState.Keys.ChunksDone },
+        { "a run token count beyond long", w => { new ImatrixRunState("x", 1, 2, 0, 1, 0, 0, 0, 0).WriteTo(w); w.Set(ImatrixRunState.Keys.PplTokens, GgufValue.UInt64(ulong.MaxValue)); }, ImatrixRunState.Keys.PplTokens },
         { "one run key", w => w.Set(ImatrixRunState.Keys.ChunksDone, GgufValue.UInt32(3)), "squeeze.imatrix.run" },
         { "a run key of the wrong type", w => { new ImatrixRunState("x", 1, 2, 0, 1, 0, 0, 0, 0).WriteTo(w); w.Set(ImatrixRunState.Keys.ChunksDone, GgufValue.Int32(3)); }, ImatrixRunState.Keys.ChunksDone },
     };
