@@ -11,25 +11,41 @@ namespace Squeeze.Evaluation;
 /// </summary>
 internal sealed class ChunkEvaluator
 {
-    private readonly Transformer _transformer;
+    private readonly IBatchDecoder _decoder;
     private readonly int _bos;
 
-    /// <param name="model">The model.</param>
+    /// <summary>
+    /// The layout llama-perplexity uses for n_ctx and n_batch: n_seq = max(1, n_batch/n_ctx) chunks at once (the cache
+    /// holds n_seq·n_ctx tokens), n_batch capped at n_seq·n_ctx.
+    /// </summary>
+    public static (int Sequences, int BatchSize) Layout(int contextSize, int batchSize)
+    {
+        int sequences = Math.Max(1, batchSize / contextSize);
+        return (sequences, Math.Min(batchSize, sequences * contextSize));
+    }
+
+    /// <param name="model">The model (decoded by Squeeze's forward pass).</param>
     /// <param name="contextSize">n_ctx: tokens per chunk.</param>
     /// <param name="batchSize">n_batch as asked for; normalized as llama-perplexity's main() does.</param>
     /// <param name="threads">Worker threads.</param>
     /// <param name="bos">The BOS token to put at each chunk's start, or -1 when the vocabulary adds none.</param>
     public ChunkEvaluator(TransformerModel model, int contextSize, int batchSize, int threads, int bos)
+        : this(contextSize, batchSize, bos, cells => new TransformerDecoder(model, cells, threads)) { }
+
+    /// <param name="contextSize">n_ctx.</param>
+    /// <param name="batchSize">n_batch as asked for.</param>
+    /// <param name="bos">BOS or -1.</param>
+    /// <param name="decoder">Makes the decoder, given the cache cells it needs (n_seq·n_ctx).</param>
+    public ChunkEvaluator(int contextSize, int batchSize, int bos, Func<int, IBatchDecoder> decoder)
     {
         if (contextSize < 3) throw new InvalidInputException($"the context size must be at least 3 tokens, not {contextSize}");
         if (batchSize < 1) throw new InvalidInputException($"the batch size must be at least 1, not {batchSize}");
         ContextSize = contextSize;
         // llama-perplexity: n_parallel = max(1, n_batch / n_ctx); the context holds n_parallel chunks; n_batch is capped at it.
-        Sequences = Math.Max(1, batchSize / contextSize);
-        BatchSize = Math.Min(batchSize, Sequences * contextSize);
+        (Sequences, BatchSize) = Layout(contextSize, batchSize);
         _bos = bos;
-        _transformer = new Transformer(model, Sequences * contextSize, threads);
-        VocabSize = model.Hparams.VocabSize;
+        _decoder = decoder(Sequences * contextSize);
+        VocabSize = _decoder.VocabSize;
     }
 
     public int ContextSize { get; }
@@ -67,7 +83,7 @@ internal sealed class ChunkEvaluator
             cancellation.ThrowIfCancellationRequested();
             int sequences = Math.Min(Sequences, chunkCount - i);
             for (int s = 0; s < sequences; s++) readTokens(i + s, tokens.AsSpan(s * nCtx, nCtx));
-            _transformer.Cache.Clear();
+            _decoder.ClearCache();
             Array.Clear(outputs);
             for (int j = 0; j < batchesPerChunk; j++)
             {
@@ -80,7 +96,7 @@ internal sealed class ChunkEvaluator
                         int token = pos == 0 && _bos >= 0 ? _bos : tokens[s * nCtx + pos];
                         batch.Add(new BatchToken(token, pos, s, pos >= first));
                     }
-                var result = _transformer.Decode(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(batch));
+                var result = _decoder.Decode(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(batch));
                 // Outputs come in batch order: sequence by sequence, each with its positions >= first.
                 int row = 0;
                 for (int s = 0; s < sequences; s++)

@@ -211,14 +211,23 @@ public static class KlDivergence
     public static KlDivergenceResult Run(TransformerModel model, Tokenizer tokenizer, LogitsFileReader baseFile, PerplexityOptions options,
         IProgress<KlProgress>? progress = null, CancellationToken cancellation = default)
     {
+        if (baseFile.Header.VocabSize != model.Hparams.VocabSize)
+            throw new InvalidInputException($"the base file was computed with a vocabulary of {baseFile.Header.VocabSize} tokens, the model has {model.Hparams.VocabSize}");
+        return Run(cells => new TransformerDecoder(model, cells, options.Threads), tokenizer, baseFile, options, progress, cancellation);
+    }
+
+    /// <summary>As <see cref="Run(TransformerModel, Tokenizer, LogitsFileReader, PerplexityOptions, IProgress{KlProgress}?, CancellationToken)"/> with any decoder.</summary>
+    public static KlDivergenceResult Run(Func<int, IBatchDecoder> decoder, Tokenizer tokenizer, LogitsFileReader baseFile, PerplexityOptions options,
+        IProgress<KlProgress>? progress = null, CancellationToken cancellation = default)
+    {
         var header = baseFile.Header;
-        if (header.VocabSize != model.Hparams.VocabSize)
-            throw new InvalidInputException($"the base file was computed with a vocabulary of {header.VocabSize} tokens, the model has {model.Hparams.VocabSize}");
         if (options.Chunks == 0) throw new InvalidInputException("--chunks must not be 0");
         int chunks = options.Chunks < 0 ? header.ChunkCount : Math.Min(options.Chunks, header.ChunkCount);
         int bos = Perplexity.ChunkBos(tokenizer);
         int nCtx = header.ContextSize, nVocab = header.VocabSize, scored = header.RecordsPerChunk, nv = header.RecordLength;
-        var evaluator = new ChunkEvaluator(model, nCtx, options.BatchSize, options.Threads, bos);
+        var evaluator = new ChunkEvaluator(nCtx, options.BatchSize, bos, decoder);
+        if (evaluator.VocabSize != nVocab)
+            throw new InvalidInputException($"the base file was computed with a vocabulary of {nVocab} tokens, the model has {evaluator.VocabSize}");
 
         var clock = Stopwatch.StartNew();
         var acc = new KlAccumulator();

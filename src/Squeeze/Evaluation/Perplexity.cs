@@ -68,6 +68,12 @@ public static class Perplexity
     /// file is written to it (header and tokens first, then each chunk's records).
     /// </summary>
     public static PerplexityResult Run(TransformerModel model, Tokenizer tokenizer, int[] tokens, PerplexityOptions options,
+        Stream? baseFile = null, IProgress<PerplexityProgress>? progress = null, CancellationToken cancellation = default) =>
+        Run(cells => new TransformerDecoder(model, cells, options.Threads), tokenizer, tokens, options, baseFile, progress, cancellation);
+
+    /// <summary>As <see cref="Run(TransformerModel, Tokenizer, int[], PerplexityOptions, Stream?, IProgress{PerplexityProgress}?, CancellationToken)"/>
+    /// with any decoder (made for the cache cells the run needs).</summary>
+    public static PerplexityResult Run(Func<int, IBatchDecoder> decoder, Tokenizer tokenizer, int[] tokens, PerplexityOptions options,
         Stream? baseFile = null, IProgress<PerplexityProgress>? progress = null, CancellationToken cancellation = default)
     {
         int nCtx = options.ContextSize;
@@ -75,13 +81,13 @@ public static class Perplexity
         if (tokens.Length < 2L * nCtx)
             throw new InvalidInputException($"the text tokenizes to {tokens.Length} tokens; a context of {nCtx} needs at least {2 * nCtx}");
         if (options.Chunks == 0) throw new InvalidInputException("--chunks must not be 0");
-        if (tokenizer.VocabSize != model.Hparams.VocabSize)
-            throw new InvalidInputException($"the vocabulary has {tokenizer.VocabSize} tokens but the model's output has {model.Hparams.VocabSize}");
         int bos = ChunkBos(tokenizer);
         int chunkMax = tokens.Length / nCtx;
         int chunks = options.Chunks < 0 ? chunkMax : Math.Min(options.Chunks, chunkMax);
-        var evaluator = new ChunkEvaluator(model, nCtx, options.BatchSize, options.Threads, bos);
+        var evaluator = new ChunkEvaluator(nCtx, options.BatchSize, bos, decoder);
         int nVocab = evaluator.VocabSize, scored = LogitsFileHeader.ScoredPerChunk(nCtx);
+        if (tokenizer.VocabSize != nVocab)
+            throw new InvalidInputException($"the vocabulary has {tokenizer.VocabSize} tokens but the model's output has {nVocab}");
 
         LogitsFileWriter? writer = null;
         ushort[] records = [];
