@@ -17,6 +17,7 @@ public static class Program
             TokenizeCommand.Create(),
             GenerateCommand.Create(),
             PerplexityCommand.Create(),
+            BenchCommand.Create(),
         };
         return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
     }
