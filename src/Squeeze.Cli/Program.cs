@@ -18,6 +18,7 @@ public static class Program
             GenerateCommand.Create(),
             PerplexityCommand.Create(),
             BenchCommand.Create(),
+            ReportCommand.Create(),
         };
         return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
     }
