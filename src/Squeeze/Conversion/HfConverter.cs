@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using System.Text.Json;
@@ -497,9 +498,21 @@ public static class HfConverter
             }
             int rowLength = checked((int)RowLength);
             long outRowBytes = GgmlTypes.RowSize(Type, rowLength);
-            int chunkRows = (int)Math.Clamp((4L << 20) / Math.Max(1, rowLength * 4), 1, 4096);
-            var floats = new float[(long)chunkRows * rowLength];
-            var output = new byte[chunkRows * outRowBytes];
+            int chunkRows = (int)Math.Min(Math.Clamp((1L << 20) / Math.Max(1, rowLength * 4), 1, 4096), Sources.Max(s => s.RowCount));
+            // Pooled buffers of about 1 MiB: a tensor never needs more than one chunk of rows in memory.
+            var floats = ArrayPool<float>.Shared.Rent(chunkRows * rowLength);
+            var output = ArrayPool<byte>.Shared.Rent(checked((int)(chunkRows * outRowBytes)));
+            try { WriteChunks(stream, cancellation, written, rowLength, outRowBytes, chunkRows, floats, output); }
+            finally
+            {
+                ArrayPool<float>.Shared.Return(floats);
+                ArrayPool<byte>.Shared.Return(output);
+            }
+        }
+
+        private void WriteChunks(Stream stream, CancellationToken cancellation, Action<long> written, int rowLength, long outRowBytes, int chunkRows,
+            float[] floats, byte[] output)
+        {
             foreach (var src in Sources)
             {
                 long rows = src.RowCount;
