@@ -401,11 +401,11 @@ public sealed class HfVocab
             .ThenBy(c => c.Name, StringComparer.Ordinal)
             .ToList();
 
-        byte[] vocabImage = VocabImage(tokens, types, merges);
         var hashes = new List<string>();
         foreach (var (name, _) in candidates)
         {
-            var tokenizer = BuildTokenizer(vocabImage, name);
+            Tokenizer tokenizer;
+            using (var image = GgufFile.Read(VocabImage(tokens, types, merges, name))) tokenizer = Tokenizer.FromGguf(image);
             var ids = PostProcess(tok, tokenizer.Encode(text, addSpecial: false, parseSpecial: true));
             string list = "[" + string.Join(", ", ids.Select(i => i.ToString(CultureInfo.InvariantCulture))) + "]";
             string hash = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(list)));
@@ -487,28 +487,18 @@ public sealed class HfVocab
         }
     }
 
-    private static byte[] VocabImage(string[] tokens, int[] types, string[] merges)
+    /// <summary>The vocabulary as an in-memory GGUF, the form Squeeze's tokenizer is built from.</summary>
+    private static byte[] VocabImage(string[] tokens, int[] types, string[] merges, string pre)
     {
         var w = new GgufWriter();
         w.Set(GgufKeys.General.Architecture, GgufValue.String("llama"));
         w.Set(GgufKeys.Tokenizer.Model, GgufValue.String("gpt2"));
-        w.Set(GgufKeys.Tokenizer.Pre, GgufValue.String("default"));
+        w.Set(GgufKeys.Tokenizer.Pre, GgufValue.String(pre));
         w.Set(GgufKeys.Tokenizer.Tokens, GgufValue.Strings(tokens));
         w.Set(GgufKeys.Tokenizer.TokenType, GgufValue.Array(GgufArray.Of(types)));
         w.Set(GgufKeys.Tokenizer.Merges, GgufValue.Strings(merges));
         var ms = new MemoryStream();
         w.WriteTo(ms);
         return ms.ToArray();
-    }
-
-    private static Tokenizer BuildTokenizer(byte[] image, string pre)
-    {
-        using var file = GgufFile.Read(image);
-        var writer = GgufWriter.CopyOf(file);
-        writer.Set(GgufKeys.Tokenizer.Pre, GgufValue.String(pre));
-        var ms = new MemoryStream();
-        writer.WriteTo(ms);
-        using var patched = GgufFile.Read(ms.ToArray());
-        return Tokenizer.FromGguf(patched);
     }
 }
