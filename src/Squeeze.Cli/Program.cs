@@ -18,6 +18,10 @@ public static class Program
             GenerateCommand.Create(),
             ImatrixCommand.Create(),
             StatsCommand.Create(),
+            PerplexityCommand.Create(),
+            BenchCommand.Create(),
+            ReportCommand.Create(),
+            ConvertCommand.Create(),
         };
         return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
     }
