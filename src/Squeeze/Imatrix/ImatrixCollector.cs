@@ -152,7 +152,7 @@ public sealed class ImatrixCollector : IForwardObserver
         }
         else if (name == Activations.LayerOutput && _layerInputLayer == layer && _layerInputRows == rows)
         {
-            _importance.Add(LayerImportance.Score.Lim, layer, CosineSum(_layerInput, x, rows), rows);
+            AddCosines(LayerImportance.Score.Lim, layer, _layerInput, x, rows);
             _layerInputLayer = -1;
         }
     }
@@ -180,7 +180,7 @@ public sealed class ImatrixCollector : IForwardObserver
             Keep(ref _ffnInput, x);
             _ffnLayer = layer;
             _ffnRows = rows;
-            _importance!.Add(LayerImportance.Score.Attn, layer, CosineSum(_ffnInput, _attnInput, rows), rows);
+            AddCosines(LayerImportance.Score.Attn, layer, _ffnInput, _attnInput, rows);
         }
     }
 
@@ -189,9 +189,9 @@ public sealed class ImatrixCollector : IForwardObserver
         int prev = layer - 1;
         if (prev >= 0 && _attnLayer == prev && _attnRows == rows)
         {
-            _importance!.Add(LayerImportance.Score.Layer, prev, CosineSum(_attnInput, x, rows), rows);
+            AddCosines(LayerImportance.Score.Layer, prev, _attnInput, x, rows);
             if (_ffnLayer == prev && _ffnRows == rows)
-                _importance.Add(LayerImportance.Score.Ffn, prev, CosineSum(_ffnInput, x, rows), rows);
+                AddCosines(LayerImportance.Score.Ffn, prev, _ffnInput, x, rows);
         }
         if (layer >= _importance!.Layers) { _attnLayer = _ffnLayer = -1; }
     }
@@ -202,20 +202,21 @@ public sealed class ImatrixCollector : IForwardObserver
         x.CopyTo(buffer);
     }
 
-    /// <summary>Σ over rows of cos(a_r, b_r), each in double (0 for a zero row).</summary>
-    private static double CosineSum(ReadOnlySpan<float> a, ReadOnlySpan<float> b, int rows)
+    /// <summary>
+    /// Adds cos(a_r, b_r) of every row to the score, one token at a time, so that the sums do not depend on how the
+    /// tokens were batched (each cosine in double; 0 for a zero row).
+    /// </summary>
+    private void AddCosines(LayerImportance.Score score, int layer, ReadOnlySpan<float> a, ReadOnlySpan<float> b, int rows)
     {
         int n = b.Length / rows;
-        double total = 0;
         for (int r = 0; r < rows; r++)
         {
             var x = a.Slice(r * n, n);
             var y = b.Slice(r * n, n);
             double xy = 0, xx = 0, yy = 0;
             for (int j = 0; j < n; j++) { xy += (double)x[j] * y[j]; xx += (double)x[j] * x[j]; yy += (double)y[j] * y[j]; }
-            total += xx > 0 && yy > 0 ? xy / Math.Sqrt(xx * yy) : 0;
+            _importance!.Add(score, layer, xx > 0 && yy > 0 ? xy / Math.Sqrt(xx * yy) : 0, 1);
         }
-        return total;
     }
 
     private void Advance(ImatrixAccumulator e)

@@ -203,6 +203,21 @@ public sealed class ImatrixWriterTests : IDisposable
     }
 
     [Fact]
+    public void The_batch_size_does_not_change_the_file()
+    {
+        var (modelPath, tokens) = Model();
+        using var model = TransformerModel.Load(modelPath);
+        foreach (int b in new[] { 16, 32, 128 })
+        {
+            var d = new ImatrixData(32) { Dataset = "calib.txt" };
+            ImatrixRun.Collect(model, tokens, 1, d, new ImatrixOptions { ContextSize = 32, BatchSize = b, Threads = 1 }, cancel: TestContext.Current.CancellationToken);
+            d.WriteGguf(P($"b{b}.gguf"));
+        }
+        Assert.Equal(File.ReadAllBytes(P("b16.gguf")), File.ReadAllBytes(P("b32.gguf")));
+        Assert.Equal(File.ReadAllBytes(P("b16.gguf")), File.ReadAllBytes(P("b128.gguf")));
+    }
+
+    [Fact]
     public void Periodic_saves_and_snapshots_follow_the_frequencies()
     {
         var (modelPath, tokens) = Model();
