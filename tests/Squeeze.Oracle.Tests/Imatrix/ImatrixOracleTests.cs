@@ -91,15 +91,24 @@ public sealed class ImatrixOracleTests(ImatrixOracleTests.Runs runs) : IClassFix
             // of its graph is also handed to a second Squeeze collector, which applies Squeeze's own rules to llama.cpp's activations.
             var mirrored = new ImatrixData(contextSize);
             var mirror = new ImatrixCollector(mirrored, layers: 0) { ProcessOutput = processOutput };
+            int layers = model.Hparams.LayerCount;
+            // ik_llama.cpp's layer similarity from llama.cpp's matrix inputs: each layer's attn_q input, then the head's.
+            var firstInputs = new float[layers + 1][];
             using var collector = new OracleImatrix(processOutput)
             {
-                Mirror = (name, cols, rows, data) => Feed(mirror, name, cols, rows, data),
+                Mirror = (name, cols, rows, data) =>
+                {
+                    Feed(mirror, name, cols, rows, data);
+                    int at = name == "output.weight" || name == "token_embd.weight" ? layers
+                        : name.EndsWith(".attn_q.weight", StringComparison.Ordinal) ? int.Parse(name.Split('.')[1], System.Globalization.CultureInfo.InvariantCulture) : -1;
+                    if (at >= 0) firstInputs[at] = Copy(data, checked((int)(cols * rows)));
+                },
                 // The hidden state leaving each layer, for the LIM score (the one entering layer 0 is the embedding rows:
                 // gguf's get_rows node is not handed to the callback, so they are read from the file below).
                 Capture = name => name.StartsWith("l_out-", StringComparison.Ordinal),
             };
-            int layers = model.Hparams.LayerCount;
             var lim = new double[layers];
+            var similarity = new double[layers];
             using (var oracle = new OracleModel(modelPath, contextSize, contextSize, Threads, evalCallback: collector.Callback, evalUserData: collector.UserData))
             {
                 for (int c = 0; c < chunks; c++)
@@ -115,14 +124,19 @@ public sealed class ImatrixOracleTests(ImatrixOracleTests.Runs runs) : IClassFix
                         var output = collector.Captured[$"l_out-{l}"];
                         for (int r = 0; r < output.Rows; r++)
                             lim[l] += Cos(input.Data.AsSpan(r * input.Columns, input.Columns), output.Data.AsSpan(r * output.Columns, output.Columns));
+                        int n = model.Hparams.EmbeddingLength;
+                        for (int r = 0; r < contextSize; r++)
+                            similarity[l] += Cos(firstInputs[l].AsSpan(r * n, n), firstInputs[l + 1].AsSpan(r * n, n));
                     }
                 }
             }
             Assert.Equal(0, collector.ExpertCalls);
             Assert.Equal(0, collector.UnmirroredBlockProducts);
             return new Run(modelPath, data, result, collector.Stats.ToDictionary(kv => kv.Key, kv => kv.Value), chunks, contextSize, mirrored,
-                lim.Select(s => -s / ((long)chunks * contextSize)).ToArray());
+                lim.Select(s => -s / ((long)chunks * contextSize)).ToArray(), similarity.Select(s => s / ((long)chunks * contextSize)).ToArray());
         }
+
+        private static unsafe float[] Copy(nint data, int n) => new ReadOnlySpan<float>((void*)data, n).ToArray();
 
         private static (int Columns, int Rows, float[] Data) Embeddings(TransformerModel model, int[] tokens)
         {
@@ -146,10 +160,10 @@ public sealed class ImatrixOracleTests(ImatrixOracleTests.Runs runs) : IClassFix
     }
 
     public sealed record Run(string ModelPath, ImatrixData Data, ImatrixResult Result, Dictionary<string, (float[] Sums, long Count)> Oracle, int Chunks, int ContextSize,
-        ImatrixData Mirrored, double[] OracleLim);
+        ImatrixData Mirrored, double[] OracleLim, double[] OracleLayerSimilarity);
 
-    /// <summary>LIM (−mean cos of the hidden state entering and leaving each layer) against the same score computed from
-    /// llama.cpp's <c>inp_embd</c> / <c>l_out-N</c> nodes on the same chunks.</summary>
+    /// <summary>LIM (−mean cos of the hidden state entering and leaving each layer) and ik_llama.cpp's layer similarity
+    /// against the same scores computed from llama.cpp's <c>l_out-N</c> nodes and matrix inputs on the same chunks.</summary>
     [Theory(SkipTestWithoutData = true)]
     [InlineData("stories260K")]
     [InlineData("qwen3")]
@@ -163,6 +177,9 @@ public sealed class ImatrixOracleTests(ImatrixOracleTests.Runs runs) : IClassFix
             Assert.Equal((long)run.Chunks * run.ContextSize, li.LimTokens[l]);
             TestContext.Current.TestOutputHelper?.WriteLine($"layer {l}: LIM squeeze {li.Lim(l):F6}, llama.cpp {run.OracleLim[l]:F6}");
             Assert.True(Math.Abs(li.Lim(l) - run.OracleLim[l]) <= 1e-4, $"{model} layer {l}: LIM {li.Lim(l)} vs llama.cpp's {run.OracleLim[l]}");
+            // ik_llama.cpp's ⟨cos⟩ between successive layers' first matrix inputs (the last layer against the head's input).
+            TestContext.Current.TestOutputHelper?.WriteLine($"layer {l}: <cos> squeeze {li.LayerSimilarity(l):F6}, llama.cpp {run.OracleLayerSimilarity[l]:F6}");
+            Assert.True(Math.Abs(li.LayerSimilarity(l) - run.OracleLayerSimilarity[l]) <= 1e-4, $"{model} layer {l}: <cos> {li.LayerSimilarity(l)} vs {run.OracleLayerSimilarity[l]}");
         }
     }
 
