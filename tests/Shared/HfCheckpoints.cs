@@ -54,7 +54,7 @@ public static class HfCheckpoints
         return list;
     }
 
-    /// <summary>Random values for a tensor: embeddings and the head of unit scale, layers of 1/sqrt(fan-in), norms near 1.</summary>
+    /// <summary>Random values for a tensor (a function of its name and the seed): embeddings and the head of unit scale, layers of 1/sqrt(fan-in), norms near 1.</summary>
     public static float[] Values(string name, long[] shape, int seed)
     {
         var rng = new Random(seed * 7919 + StableHash(name));
@@ -64,11 +64,9 @@ public static class HfCheckpoints
         bool bias = name.EndsWith(".bias", StringComparison.Ordinal);
         bool unit = name.Contains("embed_tokens", StringComparison.Ordinal) || name.Contains("lm_head", StringComparison.Ordinal);
         float std = norm || bias ? 0.1f : unit ? 1f : 1f / MathF.Sqrt(shape[^1]);
-        for (long i = 0; i < n; i++)
-        {
-            double g = Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
-            x[i] = (norm ? 1f : 0f) + std * (float)g;
-        }
+        // Uniform with the wanted standard deviation: as good as Gaussian here, and cheap for 151936-row embeddings.
+        float a = std * MathF.Sqrt(3f);
+        for (long i = 0; i < n; i++) x[i] = (norm ? 1f : 0f) + a * (2f * rng.NextSingle() - 1f);
         return x;
     }
 

@@ -23,6 +23,8 @@ public sealed class HfVocab
 
     private HfVocab() { }
 
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, (string, string)> DetectedPre = new(StringComparer.Ordinal);
+
     /// <summary>Token texts, one per id up to vocab_size.</summary>
     public required string[] Tokens { get; init; }
 
@@ -122,7 +124,9 @@ public sealed class HfVocab
         }
 
         var merges = ReadMerges(model);
-        var (pre, hash) = DetectPre(tok, model, tokens, types, merges);
+        // Detection builds a whole tokenizer; the answer depends only on tokenizer.json and the vocabulary size.
+        string key = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(path))) + "/" + n.ToString(CultureInfo.InvariantCulture);
+        var (pre, hash) = DetectedPre.TryGetValue(key, out var known) ? known : DetectedPre[key] = DetectPre(tok, model, tokens, types, merges);
 
         // SpecialVocab: merges and normalizer flags came from tokenizer.json; now special tokens and templates.
         var config = File.Exists(Path.Combine(folder, "tokenizer_config.json"))
