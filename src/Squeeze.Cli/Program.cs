@@ -20,6 +20,8 @@ public static class Program
             BenchCommand.Create(),
             ReportCommand.Create(),
             ConvertCommand.Create(),
+            RunCommand.Create(),
+            DemoCommand.Create(),
         };
         return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
     }

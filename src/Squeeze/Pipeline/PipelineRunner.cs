@@ -22,8 +22,11 @@ public sealed record PipelineStep(
     Action<StepContext> Run);
 
 /// <summary>What a running step gets: where to write, how to report progress and log, and cancellation.</summary>
-public sealed class StepContext(string outputFolder, Action<double> progress, Action<string> log, CancellationToken cancellation)
+public sealed class StepContext(string step, string outputFolder, Action<double> progress, Action<string> log, CancellationToken cancellation)
 {
+    /// <summary>The step's name (also the name of its log file under <c>logs/</c>).</summary>
+    public string Step { get; } = step;
+
     /// <summary>The pipeline's output folder.</summary>
     public string OutputFolder { get; } = outputFolder;
 
@@ -108,7 +111,7 @@ public sealed class PipelineRunner
             onEvent?.Invoke(new StepEvent(i, steps.Count, step, StepState.Running, 0));
             var stepClock = Stopwatch.StartNew();
             int index = i;
-            var context = new StepContext(_output,
+            var context = new StepContext(step.Name, _output,
                 p => onEvent?.Invoke(new StepEvent(index, steps.Count, step, StepState.Running, p)),
                 line => Log($"{step.Name}: {line}"), cancellation);
             try
