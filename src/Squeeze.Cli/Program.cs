@@ -22,6 +22,8 @@ public static class Program
             ConvertCommand.Create(),
             RunCommand.Create(),
             DemoCommand.Create(),
+            ImatrixCommand.Create(),
+            StatsCommand.Create(),
         };
         return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
     }
