@@ -78,6 +78,15 @@ public sealed record LlamaFileTypeInfo(LlamaFileType FileType, string Name, Ggml
 /// <param name="IsGgmlTypeName">Whether TYPE named a ggml type rather than a file type.</param>
 public sealed record QuantizeTarget(LlamaFileType FileType, GgmlType TensorType, string Name, bool IsGgmlTypeName)
 {
+    /// <summary>
+    /// llama-quantize's COPY: every tensor is copied as it is, and <c>general.file_type</c> is the input's (F32 is only
+    /// the nominal file type).
+    /// </summary>
+    public bool IsCopy { get; init; }
+
+    /// <summary>COPY.</summary>
+    public static QuantizeTarget Copy { get; } = new(LlamaFileType.F32, GgmlType.F32, "COPY", false) { IsCopy = true };
+
     public override string ToString() => IsGgmlTypeName ? $"{Name} (file type {LlamaFileTypes.Get(FileType).Name})" : Name;
 }
 
@@ -163,6 +172,11 @@ public static class LlamaFileTypes
         target = null;
         if (string.IsNullOrWhiteSpace(text)) return false;
         text = text.Trim();
+        if (text.Equals("COPY", StringComparison.OrdinalIgnoreCase))
+        {
+            target = QuantizeTarget.Copy;
+            return true;
+        }
         if (ByName.TryGetValue(text, out var row))
         {
             target = new(row.FileType, row.DefaultType!.Value, row.Name, false);
@@ -185,7 +199,7 @@ public static class LlamaFileTypes
     /// <summary>Parses a TYPE argument; throws <see cref="FormatException"/> listing the accepted names.</summary>
     public static QuantizeTarget Parse(string text) =>
         TryParse(text, out var t) ? t! : throw new FormatException(
-            $"'{text}' is not a file type ({string.Join(", ", Rows.Where(r => r.IsListed).Select(r => r.Name))}) or a ggml type name");
+            $"'{text}' is not a file type ({string.Join(", ", Rows.Where(r => r.IsListed).Select(r => r.Name))}, COPY) or a ggml type name");
 
     /// <summary>
     /// The file type recorded when quantizing every tensor to <paramref name="type"/>: the first whose default type
