@@ -196,6 +196,36 @@ public static class LlamaFileTypes
         return false;
     }
 
+    /// <summary>
+    /// The name llama-quantize gives TYPE (it names the default output <c>ggml-model-NAME.gguf</c>): the matched name or
+    /// alias in capitals (<c>q4_k</c> gives <c>Q4_K</c>); for a number, the first of its names in llama-quantize's
+    /// list (12, 15 and 17 give the aliases <c>Q3_K</c>, <c>Q4_K</c>, <c>Q5_K</c>; 0 gives <c>F32</c>).
+    /// </summary>
+    public static string QuantizeName(string text)
+    {
+        if (!TryParse(text, out var target)) throw new FormatException($"'{text}' is not a file type");
+        text = text.Trim();
+        if (target!.IsCopy) return "COPY";
+        if (uint.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out _))
+        {
+            var row = Get(target.FileType);
+            return row.Aliases.Count > 0 ? row.Aliases[0] : row.Name;
+        }
+        if (ByName.TryGetValue(text, out var named))
+            return named.Aliases.Prepend(named.Name).First(n => n.Equals(text, StringComparison.OrdinalIgnoreCase));
+        return target.Name.ToUpperInvariant();
+    }
+
+    /// <summary>The name of a file type as written to a file, also for ids llama.cpp marks as guessed (1024 set).</summary>
+    public static string DisplayName(LlamaFileType fileType)
+    {
+        uint id = (uint)fileType;
+        if (ById.TryGetValue(fileType, out var row)) return row.Name;
+        if ((id & QuantizationPlan.GuessedFlag) != 0 && ById.TryGetValue((LlamaFileType)(id & ~QuantizationPlan.GuessedFlag), out row))
+            return $"{row.Name} (guessed)";
+        return id.ToString(CultureInfo.InvariantCulture);
+    }
+
     /// <summary>Parses a TYPE argument; throws <see cref="FormatException"/> listing the accepted names.</summary>
     public static QuantizeTarget Parse(string text) =>
         TryParse(text, out var t) ? t! : throw new FormatException(
