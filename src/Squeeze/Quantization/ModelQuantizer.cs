@@ -258,6 +258,7 @@ public static class ModelQuantizer
             long bytes = rowBytes * count;
             for (long off = 0; off < bytes; off += int.MaxValue)
                 stream.Write(new ReadOnlySpan<byte>(p + r0 * rowBytes + off, (int)Math.Min(int.MaxValue, bytes - off)));
+            Squeeze.IO.MappedPages.Release(p + r0 * rowBytes, bytes);
             report((r0 + count) * n);
         }
     }
@@ -313,6 +314,8 @@ public static class ModelQuantizer
                     return buffer;
                 }, _ => { });
                 if (badRow != long.MaxValue) throw NonFinite(t, badRow, badCol);
+                // The input rows are done with: keep resident memory at a slice, whatever the model's size.
+                Squeeze.IO.MappedPages.Release(src + r0 * inRow, count * inRow);
                 stream.Write(output, 0, count * outRow);
                 report((r0 + count) * n);
             }
