@@ -2,7 +2,8 @@ using Squeeze.Tokenizers;
 
 namespace Squeeze.Evaluation.Tasks;
 
-/// <summary>One scored task: its index in the file, the choice with the best score, the right one, and every choice's score.</summary>
+/// <summary>One scored task: its index in the file, the choice with the best score, the right one (choices counted from 0),
+/// and every choice's score (mean log-probability).</summary>
 public sealed record TaskOutcome(int Source, int Predicted, int Expected, bool Correct, IReadOnlyList<double> Scores);
 
 /// <summary>

@@ -46,7 +46,7 @@ public static class WinoGrande
             int result = score1 > score2 ? 1 : 2;
             var task = tasks[selected[i]];
             if (result == task.Answer) correct++;
-            outcomes.Add(new TaskOutcome(selected[i], result, task.Answer, result == task.Answer, [score1, score2]));
+            outcomes.Add(new TaskOutcome(selected[i], result - 1, task.Answer - 1, result == task.Answer, [score1, score2]));
             output?.Invoke(string.Create(CultureInfo.InvariantCulture,
                 $"{i + 1}\t{100.0 * correct / outcomes.Count:F4}\t{score1,10:F6}  {score2,10:F6}  {result}  {task.Answer}"));
         }, cancel);
