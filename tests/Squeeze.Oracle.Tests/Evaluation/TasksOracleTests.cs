@@ -106,7 +106,7 @@ public sealed class TasksOracleTests : IDisposable
         var path = ModelPath(name);
         var model = TransformerModel.Load(path);
         var tokenizer = Tokenizer.FromGguf(model.File);
-        var oracle = new OracleModel(path, contextSize: 256, batchSize: 256);
+        var oracle = new OracleModel(path, contextSize: 512, batchSize: 512);
         var vocab = OracleVocab.Load(path);
         int n = model.Hparams.VocabSize;
         var llama = new TaskReference(TaskReference.Utf8(b => vocab.Tokenize(b, addSpecial: true, parseSpecial: false)), tokens =>
@@ -179,5 +179,38 @@ public sealed class TasksOracleTests : IDisposable
         var score = MultipleChoice.Score(s.Model, s.Tokenizer, tasks, 0, Run, cancel: TestContext.Current.CancellationToken);
         AssertScores(score, i => s.Llama.MultipleChoice(tasks[i]), i => s.Squeeze.MultipleChoice(tasks[i]), tasks.Count);
         Assert.Equal(100.0 * tasks.Count / tasks.Sum(t => t.Mc1.Answers.Count), score.RandomChance!.Value, 3);
+    }
+
+    /// <summary>A few real tasks of every set in ../shared/data/eval, converted by Squeeze, scored on stories260K.</summary>
+    [Fact]
+    public void Real_tasks_score_as_in_llama_cpp()
+    {
+        using var s = Open("stories260K");
+        string eval = TestData.Require("eval");
+        var ct = TestContext.Current.CancellationToken;
+
+        var hellaSwag = Squeeze.Evaluation.Datasets.DatasetConverter.Load(Path.Combine(eval, "hellaswag", "hellaswag_val_full.txt.gz")).HellaSwag!.Take(5).ToList();
+        var hs = HellaSwag.Score(s.Model, s.Tokenizer, hellaSwag, 5, Run, cancel: ct);
+        AssertScores(hs, i => s.Llama.HellaSwag(hellaSwag[i]), i => s.Squeeze.HellaSwag(hellaSwag[i]), 5);
+
+        var wg = Squeeze.Evaluation.Datasets.DatasetConverter.Load(Path.Combine(eval, "winogrande", "dev.jsonl"),
+            labels: Path.Combine(eval, "winogrande", "dev-labels.lst")).WinoGrande!;
+        var wgFile = Path.Combine(_dir, "wg.csv");
+        WinoGrandeFile.Write(wgFile, wg);
+        var wgData = WinoGrandeFile.Read(wgFile);
+        Assert.Equal(1267, wgData.Tasks.Count);
+        var wgScore = WinoGrande.Score(s.Model, s.Tokenizer, wgData, 8, Run, cancel: ct);
+        Assert.Equal(WinoGrande.SelectTasks(1267, 8), wgScore.Outcomes.Select(o => o.Source));
+        AssertScores(wgScore, i => s.Llama.WinoGrande(wgData.Tasks[i]), i => s.Squeeze.WinoGrande(wgData.Tasks[i]), 8);
+
+        foreach (var set in new[] { Path.Combine(eval, "mmlu", "dev"), Path.Combine(eval, "truthfulqa", "mc_task.json") })
+        {
+            var mcFile = Path.Combine(_dir, "mc.bin");
+            Squeeze.Evaluation.Datasets.DatasetConverter.Write(Squeeze.Evaluation.Datasets.DatasetConverter.Load(set), mcFile);
+            var mc = MultipleChoiceFile.Read(mcFile);
+            var score = MultipleChoice.Score(s.Model, s.Tokenizer, mc, 4, Run with { ContextSize = 512 }, cancel: ct);
+            Assert.Equal(MultipleChoice.SelectTasks(mc.Count, 4), score.Outcomes.Select(o => o.Source));
+            AssertScores(score, i => s.Llama.MultipleChoice(mc[i]), i => s.Squeeze.MultipleChoice(mc[i]), 4);
+        }
     }
 }
