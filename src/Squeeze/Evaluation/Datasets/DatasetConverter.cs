@@ -47,7 +47,7 @@ public sealed record Dataset(DatasetKind Kind, TaskFormat Format, IReadOnlyList<
 /// Turns evaluation sets into llama-perplexity's task files: HellaSwag (6-line text, or multiple choice), WinoGrande (CSV),
 /// ARC, MMLU and TruthfulQA (multiple-choice binary). Questions and answers are taken as the sets give them; HellaSwag
 /// JSONL is preprocessed as llama.cpp's file (klosax/hellaswag_text_data) was: "activity_label: ctx", " [title]" to ". ",
-/// other [tags] removed, double spaces collapsed, trimmed.
+/// other [tags] removed, double spaces collapsed, trimmed (before and after).
 /// </summary>
 public static partial class DatasetConverter
 {
@@ -127,13 +127,15 @@ public static partial class DatasetConverter
     [GeneratedRegex(@"\[.*?\]")]
     private static partial Regex Bracketed();
 
-    /// <summary>lm-evaluation-harness's HellaSwag preprocess, which llama.cpp's HellaSwag file went through.</summary>
+    /// <summary>lm-evaluation-harness's HellaSwag preprocess, which llama.cpp's HellaSwag file went through, then a trim.</summary>
     public static string Preprocess(string text)
     {
         text = text.Trim();
         text = text.Replace(" [title]", ". ");
         text = Bracketed().Replace(text, "");
-        return text.Replace("  ", " ");
+        // Trimmed again: llama.cpp's file has no line that starts or ends with a space, though tags such as a leading
+        // "[substeps]" would leave one.
+        return text.Replace("  ", " ").Trim();
     }
 
     private static IEnumerable<(int Line, JsonElement Record)> JsonLines(string path)

@@ -86,9 +86,9 @@ public static class WinoGrandeFile
         string sentence;
         if (line[comma[0] + 1] == '"')
         {
-            int length = comma[1] - comma[0] - 3;
-            if (length < 0) throw new TaskFileException(source, where, "the quoted sentence is empty");
-            sentence = line.Substring(comma[0] + 2, length);
+            // As llama.cpp: from after the opening quote to before the character preceding the comma (the closing quote).
+            // The opening quote hides commas until it closes, so that comma is at least 3 characters on.
+            sentence = line.Substring(comma[0] + 2, comma[1] - comma[0] - 3);
         }
         else sentence = line[(comma[0] + 1)..comma[1]];
         int blank = sentence.IndexOf('_');
