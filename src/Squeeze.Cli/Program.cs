@@ -24,6 +24,7 @@ public static class Program
             DemoCommand.Create(),
             ImatrixCommand.Create(),
             StatsCommand.Create(),
+            DatasetCommand.Create(),
         };
         return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
     }
