@@ -1,8 +1,7 @@
 using System.CommandLine;
-using System.Text.Json;
-using System.Text.Encodings.Web;
+using Squeeze.Evaluation;
 using Squeeze.Evaluation.Tasks;
-using Squeeze.IO;
+using Squeeze.Gguf;
 using Squeeze.Models;
 using Squeeze.Tokenizers;
 
@@ -108,53 +107,30 @@ internal sealed class TaskOptions
         Console.Out.Flush();
     }
 
-    /// <summary>The results for <c>squeeze report</c>: the summary, then every task's outcome.</summary>
+    /// <summary>
+    /// The results for <c>squeeze report</c>, in the result envelope of <see cref="ResultFile"/> (kind = the mode): the
+    /// report column (<c>HellaSwag</c>, <c>WinoGrande</c>, or the multiple-choice file's name such as <c>arc-challenge</c>),
+    /// the summary, then every task's outcome.
+    /// </summary>
     internal static void WriteJson(string path, TaskScore s, FileInfo model, FileInfo data, TaskRunOptions options, int requested)
     {
-        AtomicFile.Write(path, stream =>
+        string column = s.Task switch
         {
-            using var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
-            w.WriteStartObject();
-            w.WriteString("command", "perplexity");
-            w.WriteString("mode", s.Task);
-            w.WriteString("model", model.FullName);
-            w.WriteString("file", data.FullName);
-            w.WriteNumber("ctx_size", options.ContextSize);
-            w.WriteNumber("parallel", Math.Max(4, options.Parallel));
-            w.WriteNumber("tasks_requested", requested);
-            w.WriteNumber("tasks_available", s.Available);
-            w.WriteNumber("tasks", s.Tasks);
-            w.WriteNumber("correct", s.Correct);
-            Number(w, "accuracy", s.Accuracy);
-            Number(w, "uncertainty", s.Uncertainty);
-            if (s.IntervalLow is double lo) Number(w, "interval95_low", lo);
-            if (s.IntervalHigh is double hi) Number(w, "interval95_high", hi);
-            if (s.RandomChance is double rc) Number(w, "random_chance", rc);
-            if (s.RandomChanceUncertainty is double rcu) Number(w, "random_chance_uncertainty", rcu);
-            w.WriteStartArray("notes");
-            foreach (var n in s.Notes) w.WriteStringValue(n);
-            w.WriteEndArray();
-            w.WriteStartArray("outcomes");
-            foreach (var o in s.Outcomes)
-            {
-                w.WriteStartObject();
-                w.WriteNumber("task", o.Source);
-                w.WriteNumber("predicted", o.Predicted);
-                w.WriteNumber("expected", o.Expected);
-                w.WriteBoolean("correct", o.Correct);
-                w.WriteStartArray("scores");
-                foreach (var v in o.Scores) { if (double.IsFinite(v)) w.WriteNumberValue(v); else w.WriteNullValue(); }
-                w.WriteEndArray();
-                w.WriteEndObject();
-            }
-            w.WriteEndArray();
-            w.WriteEndObject();
-        });
+            "hellaswag" => "HellaSwag",
+            "winogrande" => "WinoGrande",
+            _ => Path.GetFileNameWithoutExtension(data.Name),
+        };
+        static double? Finite(double v) => double.IsFinite(v) ? v : null;
+        var result = new TaskResult(column, s.Tasks, Finite(s.Accuracy), Finite(s.Uncertainty), s.Correct, requested, s.Available,
+            options.ContextSize, Math.Max(4, options.Parallel), s.IntervalLow, s.IntervalHigh, s.RandomChance, s.RandomChanceUncertainty, s.Notes,
+            s.Outcomes.Select(o => new TaskOutcomeResult(o.Source, o.Predicted, o.Expected, o.Correct, o.Scores.Select(Finite).ToList())).ToList());
+        using var gguf = GgufFile.Open(model.FullName);
+        ResultFile.Write(path, s.Task, ModelInfo.Of(gguf, model.ToString()), data.Name, result);
     }
 
-    private static void Number(Utf8JsonWriter w, string name, double v)
-    {
-        if (double.IsFinite(v)) w.WriteNumber(name, v);
-        else w.WriteNull(name);
-    }
+    private sealed record TaskResult(string Task, int Tasks, double? Accuracy, double? Uncertainty, int Correct, int TasksRequested,
+        int TasksAvailable, int CtxSize, int Parallel, double? Interval95Low, double? Interval95High, double? RandomChance,
+        double? RandomChanceUncertainty, IReadOnlyList<string> Notes, IReadOnlyList<TaskOutcomeResult> Outcomes);
+
+    private sealed record TaskOutcomeResult(int Task, int Predicted, int Expected, bool Correct, IReadOnlyList<double?> Scores);
 }

@@ -122,7 +122,7 @@ public sealed class ImatrixSettings
     public bool ProcessOutput { get; set; }
 
     /// <summary>Which statistic the heatmap shows (a column of <c>squeeze stats</c>).</summary>
-    public string Heatmap { get; set; } = "sum2";
+    public string Heatmap { get; set; } = "sum_sq";
 
     internal void Validate(Action<string> fail)
     {

@@ -80,8 +80,10 @@ public sealed class TaskOptionsTests : IDisposable
         Assert.Contains("hellaswag_score : selecting 2 randomized tasks.", stdout);
         Assert.Matches(@"task\tacc_norm\t95% confidence interval\n1\t\d+\.\d{8}%\t\[\d+\.\d{4}%, \d+\.\d{4}%\]\n2\t", stdout.ReplaceLineEndings("\n"));
         using var doc = JsonDocument.Parse(File.ReadAllText(json));
-        var root = doc.RootElement;
-        Assert.Equal("hellaswag", root.GetProperty("mode").GetString());
+        Assert.Equal("hellaswag", doc.RootElement.GetProperty("squeeze_result").GetString());
+        Assert.Equal("stories260K.gguf", doc.RootElement.GetProperty("model").GetProperty("file").GetString());
+        var root = doc.RootElement.GetProperty("result");
+        Assert.Equal("HellaSwag", root.GetProperty("task").GetString());
         Assert.Equal(2, root.GetProperty("tasks").GetInt32());
         Assert.Equal(2, root.GetProperty("outcomes").GetArrayLength());
         Assert.Equal(4, root.GetProperty("outcomes")[0].GetProperty("scores").GetArrayLength());
