@@ -29,7 +29,9 @@ internal static class RunCommand
     /// <summary>Runs (or lists) a validated pipeline; shared with <c>squeeze demo</c>.</summary>
     internal static int Execute(PipelineSpec spec, string output, bool dryRun)
     {
-        var runner = new PipelineRunner(output);
+        // Deterministic builds give the same module ids for the same source, so only a changed Squeeze invalidates the cache.
+        var tool = string.Join('+', new[] { typeof(Program).Assembly, typeof(PipelineRunner).Assembly }.Select(a => a.ManifestModule.ModuleVersionId));
+        var runner = new PipelineRunner(output, tool);
         var steps = PipelinePlan.Build(spec, output, ChildProcessExecutor);
         if (dryRun)
         {

@@ -63,8 +63,16 @@ public sealed class PipelineRunner
     private readonly string _logPath;
     private readonly Lock _logLock = new();
 
-    public PipelineRunner(string outputFolder)
+    private readonly string _tool;
+
+    /// <param name="outputFolder">Where outputs, the cache records and the log go.</param>
+    /// <param name="toolIdentity">
+    /// Identifies the build that runs the steps (part of every key): a different Squeeze may compute differently, so
+    /// its results are not reused.
+    /// </param>
+    public PipelineRunner(string outputFolder, string toolIdentity = "")
     {
+        _tool = toolIdentity;
         _output = Path.GetFullPath(outputFolder);
         Directory.CreateDirectory(_output);
         _cache = new StepCache(_output);
@@ -99,7 +107,7 @@ public sealed class PipelineRunner
             var step = steps[i];
             var inputHashes = step.Inputs.Select(p => KeyValuePair.Create(p.Key,
                 Directory.Exists(p.Value) ? _cache.HashFolder(p.Value) : _cache.HashFile(p.Value)));
-            var key = StepCache.Key(step.Name, step.Settings, inputHashes);
+            var key = StepCache.Key(step.Name, new { tool = _tool, settings = step.Settings }, inputHashes);
             if (_cache.IsDone(step.Name, key, _output, out _))
             {
                 cached.Add(step.Name);
