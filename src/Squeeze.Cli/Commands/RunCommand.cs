@@ -173,8 +173,10 @@ internal static class RunCommand
         var process = Environment.ProcessPath;
         if (process is not null && Path.GetFileNameWithoutExtension(process).Equals("squeeze", StringComparison.OrdinalIgnoreCase))
             return (process, []);
-        var host = process is not null && Path.GetFileNameWithoutExtension(process) == "dotnet" ? process
-            : Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } h ? h : "dotnet";
-        return (host, [dll]);
+        if (process is not null && Path.GetFileNameWithoutExtension(process) == "dotnet") return (process, [dll]);
+        // Hosted elsewhere (a test host): the dotnet executable of the running runtime, DOTNET_ROOT/shared/NAME/VERSION/ up three.
+        var root = Path.GetFullPath(Path.Combine(System.Runtime.InteropServices.RuntimeEnvironment.GetRuntimeDirectory(), "..", "..", ".."));
+        var host = Path.Combine(root, OperatingSystem.IsWindows() ? "dotnet.exe" : "dotnet");
+        return (File.Exists(host) ? host : "dotnet", [dll]);
     }
 }
