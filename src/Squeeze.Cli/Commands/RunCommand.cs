@@ -171,9 +171,9 @@ internal static class RunCommand
     {
         var dll = typeof(Program).Assembly.Location;
         var process = Environment.ProcessPath;
-        if (process is not null && Path.GetFileNameWithoutExtension(process).Equals("squeeze", StringComparison.OrdinalIgnoreCase))
-            return (process, []);
-        if (process is not null && Path.GetFileNameWithoutExtension(process) == "dotnet") return (process, [dll]);
+        var name = Path.GetFileName(process);
+        if (process is not null && name is "squeeze" or "squeeze.exe") return (process, []);
+        if (process is not null && name is "dotnet" or "dotnet.exe") return (process, [dll]);
         // Hosted elsewhere (a test host): the dotnet executable of the running runtime, DOTNET_ROOT/shared/NAME/VERSION/ up three.
         var root = Path.GetFullPath(Path.Combine(System.Runtime.InteropServices.RuntimeEnvironment.GetRuntimeDirectory(), "..", "..", ".."));
         var host = Path.Combine(root, OperatingSystem.IsWindows() ? "dotnet.exe" : "dotnet");

@@ -43,7 +43,12 @@ public static class PipelinePlan
             return new PipelineStep(name, title, inputs, outputs, settings, context =>
             {
                 int code = execute(args, stdout is null ? null : Out(stdout), context);
-                if (code != 0) throw new PipelineStepException($"step {name} failed: squeeze {args[0]} exited with code {code} (see logs/{name}.log)");
+                if (code == 0) return;
+                // The command's own last line usually says what went wrong; the log has everything.
+                var log = context.PathOf(Path.Combine("logs", name + ".log"));
+                var last = File.Exists(log) ? File.ReadLines(log).LastOrDefault(l => l.Trim().Length > 0)?.Trim() : null;
+                throw new PipelineStepException($"step {name} failed: squeeze {args[0]} exited with code {code}" +
+                    (last is null ? "" : $": {last}") + $" (see logs/{name}.log)");
             });
         }
 
