@@ -14,6 +14,8 @@ public static class Program
         if (args.Length > 0 && args[0] == "quantize") return QuantizeThroughput.Run(args[1..]);
         if (args.Length > 0 && args[0] == "speed") return InferenceSpeed.Run(args[1..]);
         if (args.Length > 0 && args[0] == "versus") return SideBySide.Run(args[1..]);
+        if (args.Length > 0 && args[0] == "quantize-model") return QuantizeModel.Run(args[1..]);
+        if (args.Length > 0 && args[0] == "quantize-model-child") return QuantizeModel.RunChild(args[1..]);
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
         return 0;
     }

@@ -41,9 +41,14 @@ internal static class PerplexityCommand
         {
             model, file, context, batch, chunks, threads, json, klBase, kl,
         };
-        command.SetAction(p => CommandRunner.Run(() => Run(
-            new Common(p.GetRequiredValue(model), p.GetValue(file), p.GetValue(context), p.GetValue(batch), p.GetValue(chunks), p.GetValue(threads), p.GetValue(json)),
-            p.GetValue(klBase), p.GetValue(kl))));
+        var tasks = TaskOptions.AddTo(command);
+        command.SetAction(p => CommandRunner.Run(() =>
+        {
+            var common = new Common(p.GetRequiredValue(model), p.GetValue(file), p.GetValue(context), p.GetValue(batch), p.GetValue(chunks), p.GetValue(threads), p.GetValue(json));
+            // Task modes first, as llama-perplexity checks them before perplexity and KL divergence.
+            if (tasks.TryRun(p, common.Model, common.Text, common.Context, common.Threads, common.Json, out int exit)) return exit;
+            return Run(common, p.GetValue(klBase), p.GetValue(kl));
+        }));
         return command;
     }
 
@@ -54,7 +59,6 @@ internal static class PerplexityCommand
         if (common.Context < 3) throw new InvalidInputException($"--ctx-size must be at least 3, not {common.Context}");
         if (common.Chunks == 0 || common.Chunks < -1) throw new InvalidInputException($"--chunks must be -1 (all) or at least 1, not {common.Chunks}");
         if (!common.Model.Exists) throw new FileNotFoundException($"file not found: {common.Model.FullName}", common.Model.FullName);
-        // Task modes go here, before the perplexity modes, as llama-perplexity orders them.
         if (kl)
         {
             if (klBase is null) throw new InvalidInputException("--kl-divergence needs the base file: --kl-divergence-base FILE");

@@ -55,8 +55,11 @@ public sealed class HfVocab
     public bool? NormalizerLowercase { get; init; }
     public bool? NormalizerStripAccents { get; init; }
 
-    /// <summary>Reads the tokenizer files of <paramref name="folder"/> for a model of <paramref name="vocabSize"/> tokens.</summary>
-    public static HfVocab Load(string folder, long? vocabSize)
+    /// <summary>
+    /// Reads the tokenizer files of <paramref name="folder"/> for a model of <paramref name="vocabSize"/> tokens;
+    /// <paramref name="preTokenizer"/>, when given, names the pre-tokenizer instead of the check-text hash.
+    /// </summary>
+    public static HfVocab Load(string folder, long? vocabSize, string? preTokenizer = null)
     {
         string path = Path.Combine(folder, "tokenizer.json");
         if (!File.Exists(path)) throw new InvalidInputException($"tokenizer.json not found in {folder} (Squeeze converts byte-level BPE tokenizers from tokenizer.json)");
@@ -126,7 +129,10 @@ public sealed class HfVocab
         var merges = ReadMerges(model);
         // Detection builds a whole tokenizer; the answer depends only on tokenizer.json and the vocabulary size.
         string key = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(path))) + "/" + n.ToString(CultureInfo.InvariantCulture);
-        var (pre, hash) = DetectedPre.TryGetValue(key, out var known) ? known : DetectedPre[key] = DetectPre(tok, model, tokens, types, merges);
+        var (pre, hash) = preTokenizer is not null
+            ? PreTokenizerNames.Find(preTokenizer) is not null ? (preTokenizer, "")
+                : throw new InvalidInputException($"'{preTokenizer}' is not a pre-tokenizer Squeeze knows ({string.Join(", ", PreTokenizerNames.Names)})")
+            : DetectedPre.TryGetValue(key, out var known) ? known : DetectedPre[key] = DetectPre(tok, model, tokens, types, merges);
 
         // SpecialVocab: merges and normalizer flags came from tokenizer.json; now special tokens and templates.
         var config = File.Exists(Path.Combine(folder, "tokenizer_config.json"))
