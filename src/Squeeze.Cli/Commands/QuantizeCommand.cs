@@ -80,6 +80,7 @@ internal static class QuantizeCommand
         }
         if (!LlamaFileTypes.TryParse(typeText, out var target))
             throw new InvalidInputException($"'{typeText}' is not a file type ({FileTypeList()}) or a ggml type name");
+        if (a.Threads is < 1) throw new InvalidInputException($"--threads must be at least 1, not {a.Threads}");
         int? threads = a.Threads;
         if (next < pos.Length)
         {
@@ -89,8 +90,8 @@ internal static class QuantizeCommand
             next++;
         }
         if (next < pos.Length) throw new InvalidInputException($"unexpected argument '{pos[next]}'");
-        int threadCount = threads is null or 0 ? Squeeze.Numerics.Workers.DefaultThreads : threads.Value;
-        if (threadCount < 1) throw new InvalidInputException($"--threads must be at least 1, not {threads}");
+        // As llama-quantize: NTHREADS of 0 or less means every core.
+        int threadCount = threads is null or < 1 ? Squeeze.Numerics.Workers.DefaultThreads : threads.Value;
         if (!a.Input.Exists) throw new FileNotFoundException($"file not found: {a.Input.FullName}", a.Input.FullName);
 
         if (a.Include.Length > 0 && a.Exclude.Length > 0) throw new InvalidInputException("--include-weights and --exclude-weights cannot be used together");
