@@ -19,6 +19,7 @@ public static class Program
             PerplexityCommand.Create(),
             BenchCommand.Create(),
             ReportCommand.Create(),
+            ConvertCommand.Create(),
         };
         return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
     }
