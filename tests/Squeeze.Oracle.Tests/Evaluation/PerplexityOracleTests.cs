@@ -240,6 +240,26 @@ public sealed class PerplexityOracleTests(PerplexityOracleTests.Files files) : I
         r.PplRatio.Value, r.PplDifference.Value, r.PplDifference.Uncertainty, r.Kld.Value, r.Kld.Uncertainty,
         r.KldPercentiles.ToDictionary(p => p.Name, p => p.Value), r.DeltaP.Value, r.DeltaP.Uncertainty,
         r.DeltaPPercentiles.ToDictionary(p => p.Name, p => p.Value), r.RmsDeltaP.Value, r.RmsDeltaP.Uncertainty, r.SameTop.Value, r.SameTop.Uncertainty);
+}
+
+/// <summary>Tests that measure the process's live heap: they run alone, after the parallel tests.</summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class MemoryCollection
+{
+    public const string Name = "Memory measurements";
+}
+
+/// <summary>The memory of a KL-divergence run against the number of chunks.</summary>
+[Collection(MemoryCollection.Name)]
+public sealed class KlMemoryTests(PerplexityOracleTests.Files files) : IClassFixture<PerplexityOracleTests.Files>
+{
+    private const int NCtx = 128;
+
+    private static (TransformerModel Model, Tokenizer Tokenizer) Open(string path)
+    {
+        var model = TransformerModel.Load(path);
+        return (model, Tokenizer.FromGguf(model.File));
+    }
 
     [Fact]
     public void Memory_of_a_KL_run_does_not_grow_with_the_number_of_chunks()
