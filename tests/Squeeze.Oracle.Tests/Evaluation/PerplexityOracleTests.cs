@@ -154,6 +154,27 @@ public sealed class PerplexityOracleTests(PerplexityOracleTests.Files files) : I
         Close(ppl, ours.Ppl, 1e-4, "PPL");
     }
 
+    /// <summary>
+    /// End to end on tiny-qwen3-5M F32 (head size 64), where Squeeze's forward pass is close to llama.cpp's: Squeeze's
+    /// tokenizer, evaluation and logits against llama.cpp's logits for the same tokens, computed llama-perplexity's way.
+    /// </summary>
+    [Fact]
+    public void Perplexity_of_tiny_qwen3_with_Squeezes_forward_pass_equals_llama_cpps()
+    {
+        const int nCtx = 256, chunks = 2;
+        var path = TestData.QwenF32Model;
+        var text = File.ReadAllBytes(TestData.Require("eval/wikitext-2-raw/wiki.test.raw")).AsSpan(0, 20_000).ToArray();
+        var (model, tokenizer) = Open(path);
+        using var _ = model;
+        var tokens = Perplexity.Tokenize(tokenizer, text);
+        var ours = Perplexity.Run(model, tokenizer, tokens, new PerplexityOptions { ContextSize = nCtx, Chunks = chunks, Threads = Threads },
+            cancellation: TestContext.Current.CancellationToken);
+        var logits = LlamaPerplexityReference.ChunkLogits(path, tokens, nCtx, chunks, tokenizer.Bos);
+        var (ppl, unc) = LlamaPerplexityReference.Perplexity(logits, tokens, nCtx, model.Hparams.VocabSize);
+        Close(ppl, ours.Ppl, 1e-4, "PPL");
+        Close(unc, ours.Uncertainty, 1e-3, "PPL uncertainty");
+    }
+
     [Fact]
     public void A_model_against_its_own_base_file_has_no_divergence_and_the_same_top_token()
     {
