@@ -182,14 +182,15 @@ public static class HfConverter
         return HfVocab.Load(folder, h.VocabSize);
     }
 
-    /// <summary>llama.cpp's file type for the out type; "auto" looks at the first 2-D tensor, as the converter does.</summary>
+    /// <summary>llama.cpp's file type for the out type; "auto" looks at the tensors' dtypes, as the converter does.</summary>
     private static uint FileTypeFor(ConvertOutType outType, SafetensorsCheckpoint? checkpoint) => outType switch
     {
         ConvertOutType.F32 => 0,
         ConvertOutType.F16 => 1,
         ConvertOutType.Q8_0 => 7,
         ConvertOutType.BF16 => 32,
-        _ => checkpoint?.Tensors.FirstOrDefault(t => t.Shape.Length >= 2)?.DType switch
+        // The first 2-D tensor stored in BF16 or F16 decides; F32 tensors are passed over.
+        _ => checkpoint?.Tensors.FirstOrDefault(t => t.Shape.Length >= 2 && t.DType != SafetensorsDType.F32)?.DType switch
         {
             SafetensorsDType.BF16 => 32,
             _ => 1,
