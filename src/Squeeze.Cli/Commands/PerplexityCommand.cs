@@ -74,6 +74,7 @@ internal static class PerplexityCommand
         using var model = TransformerModel.Load(common.Model.FullName);
         var tokenizer = Tokenizer.FromGguf(model.File);
         var tokens = Perplexity.Tokenize(tokenizer, Perplexity.ReadText(common.Text.FullName));
+        WarnIfBeyondTraining(model, common.Context);
         var running = new StringBuilder();
         PerplexityResult result = null!;
         Func<IProgress<PerplexityProgress>, PerplexityResult> evaluate = progress =>
@@ -120,6 +121,7 @@ internal static class PerplexityCommand
         var tokenizer = Tokenizer.FromGguf(model.File);
         using var reader = LogitsFileReader.Open(basePath.FullName);
         var h = reader.Header;
+        WarnIfBeyondTraining(model, h.ContextSize);
         var output = Console.Out;
         output.WriteLine($"kl_divergence: {h.ChunkCount} chunks, n_ctx={h.ContextSize}, n_vocab={h.VocabSize}, n_batch={common.Batch}, threads={common.Threads}");
         const string tableHeader = "chunk             PPL               ln(PPL(Q)/PPL(base))          KL Divergence              Δp RMS            Same top p";
@@ -152,6 +154,13 @@ internal static class PerplexityCommand
         if (common.Json is not null)
             ResultFile.Write(common.Json.FullName, ResultFile.Kinds.KlDivergence, ModelInfo.Of(model.File, common.Model.ToString()), basePath.Name, result);
         return CommandRunner.Ok;
+    }
+
+    /// <summary>llama-perplexity's warning when the chunks are longer than the model's trained context.</summary>
+    private static void WarnIfBeyondTraining(TransformerModel model, int context)
+    {
+        if (context > model.Hparams.ContextLength)
+            Console.Error.WriteLine($"squeeze: warning: the model was trained on only {model.Hparams.ContextLength} context tokens ({context} specified)");
     }
 
     /// <summary>llama-perplexity's per-chunk KL line.</summary>
