@@ -1,0 +1,101 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using static Squeeze.Quants.QuantBlocks;
+
+namespace Squeeze.Quants;
+
+public sealed partial class Q6_K
+{
+    /// <summary>
+    /// Tiles of 2 weight rows x 2 activation rows on the 512-bit path: each block's six-bit quants and scales are
+    /// unpacked once for two products and each Q8_K block is loaded once for two rows. Every product keeps
+    /// <see cref="VecDot"/>'s int32 lane totals, its -32 correction and its float accumulation, so results are bit-identical.
+    /// </summary>
+    public void VecDotTile(ReadOnlySpan<byte> x, int xStride, int rows, ReadOnlySpan<byte> y, int yStride, int cols, int n, Span<float> s, int sStride)
+    {
+        GemmTiles.Check(this, x, xStride, rows, y, yStride, cols, n, s, sStride);
+        if (!QuantSimd.UseAvx512 || n % QK != 0)
+        {
+            GemmTiles.VecDotEach(this, x, xStride, 0, rows, y, yStride, 0, cols, n, s, sStride);
+            return;
+        }
+        int nb = n / QK, rows2 = rows & ~1, cols2 = cols & ~1;
+        ref byte px = ref MemoryMarshal.GetReference(x);
+        ref byte py = ref MemoryMarshal.GetReference(y);
+        ref float ps = ref MemoryMarshal.GetReference(s);
+        for (int t = 0; t < cols2; t += 2)
+            for (int r = 0; r < rows2; r += 2)
+                Tile2x2(ref Unsafe.Add(ref px, r * xStride), xStride, ref Unsafe.Add(ref py, t * yStride), yStride, nb,
+                    ref Unsafe.Add(ref ps, t * sStride + r), sStride);
+        GemmTiles.VecDotEach(this, x, xStride, rows2, rows, y, yStride, 0, cols2, n, s, sStride);
+        GemmTiles.VecDotEach(this, x, xStride, 0, rows, y, yStride, cols2, cols, n, s, sStride);
+    }
+
+    private static void Tile2x2(ref byte x, int xStride, ref byte y, int yStride, int nb, ref float s, int sStride)
+    {
+        Vector256<float> acc00 = default, acc10 = default, acc01 = default, acc11 = default;
+        for (int i = 0; i < nb; ++i)
+        {
+            ref byte x0 = ref Unsafe.Add(ref x, i * BlockBytes);
+            ref byte x1 = ref Unsafe.Add(ref x0, xStride);
+            ref byte y0 = ref Unsafe.Add(ref y, i * Q8_K.BlockBytes);
+            ref byte y1 = ref Unsafe.Add(ref y0, yStride);
+            float yd0 = Unsafe.ReadUnaligned<float>(ref y0), yd1 = Unsafe.ReadUnaligned<float>(ref y1);
+            float d0 = Half(ref x0, DOffset), d1 = Half(ref x1, DOffset);
+
+            Vector128<sbyte> scales0 = Vector128.LoadUnsafe(ref Unsafe.Add(ref x0, ScalesOffset)).AsSByte();
+            Vector128<sbyte> scales1 = Vector128.LoadUnsafe(ref Unsafe.Add(ref x1, ScalesOffset)).AsSByte();
+            Vector256<short> sc16_0 = Avx2.ConvertToVector256Int16(scales0), sc16_1 = Avx2.ConvertToVector256Int16(scales1);
+            Vector256<short> bs0 = Vector256.LoadUnsafe(ref Unsafe.Add(ref y0, Q8_K.BsumsOffset)).AsInt16();
+            Vector256<short> bs1 = Vector256.LoadUnsafe(ref Unsafe.Add(ref y1, Q8_K.BsumsOffset)).AsInt16();
+
+            Vector512<int> s00 = default, s10 = default, s01 = default, s11 = default;
+            for (int j = 0; j < QK / 128; ++j)
+            {
+                Unpack(ref x0, scales0, j, out Vector512<byte> a01, out Vector512<byte> a23, out Vector512<short> as01, out Vector512<short> as23);
+                Unpack(ref x1, scales1, j, out Vector512<byte> b01, out Vector512<byte> b23, out Vector512<short> bs01, out Vector512<short> bs23);
+                ref byte q0 = ref Unsafe.Add(ref y0, Q8_K.QsOffset + 128 * j);
+                ref byte q1 = ref Unsafe.Add(ref y1, Q8_K.QsOffset + 128 * j);
+                Vector512<sbyte> u01 = Vector512.LoadUnsafe(ref q0).AsSByte(), u23 = Vector512.LoadUnsafe(ref Unsafe.Add(ref q0, 64)).AsSByte();
+                Vector512<sbyte> v01 = Vector512.LoadUnsafe(ref q1).AsSByte(), v23 = Vector512.LoadUnsafe(ref Unsafe.Add(ref q1, 64)).AsSByte();
+                s00 = Avx512F.Add(Avx512F.Add(s00, Avx512BW.MultiplyAddAdjacent(as01, Avx512BW.MultiplyAddAdjacent(a01, u01))), Avx512BW.MultiplyAddAdjacent(as23, Avx512BW.MultiplyAddAdjacent(a23, u23)));
+                s10 = Avx512F.Add(Avx512F.Add(s10, Avx512BW.MultiplyAddAdjacent(bs01, Avx512BW.MultiplyAddAdjacent(b01, u01))), Avx512BW.MultiplyAddAdjacent(bs23, Avx512BW.MultiplyAddAdjacent(b23, u23)));
+                s01 = Avx512F.Add(Avx512F.Add(s01, Avx512BW.MultiplyAddAdjacent(as01, Avx512BW.MultiplyAddAdjacent(a01, v01))), Avx512BW.MultiplyAddAdjacent(as23, Avx512BW.MultiplyAddAdjacent(a23, v23)));
+                s11 = Avx512F.Add(Avx512F.Add(s11, Avx512BW.MultiplyAddAdjacent(bs01, Avx512BW.MultiplyAddAdjacent(b01, v01))), Avx512BW.MultiplyAddAdjacent(bs23, Avx512BW.MultiplyAddAdjacent(b23, v23)));
+            }
+            acc00 = Fma.MultiplyAdd(Vector256.Create(yd0 * d0), Total(s00, bs0, sc16_0), acc00);
+            acc10 = Fma.MultiplyAdd(Vector256.Create(yd0 * d1), Total(s10, bs0, sc16_1), acc10);
+            acc01 = Fma.MultiplyAdd(Vector256.Create(yd1 * d0), Total(s01, bs1, sc16_0), acc01);
+            acc11 = Fma.MultiplyAdd(Vector256.Create(yd1 * d1), Total(s11, bs1, sc16_1), acc11);
+        }
+        s = QuantSimd.HorizontalSum(acc00);
+        Unsafe.Add(ref s, 1) = QuantSimd.HorizontalSum(acc10);
+        Unsafe.Add(ref s, sStride) = QuantSimd.HorizontalSum(acc01);
+        Unsafe.Add(ref s, sStride + 1) = QuantSimd.HorizontalSum(acc11);
+    }
+
+    // Half j (128 quants) of a block as VecDotAvx2's wide path builds it: chunks (0, 1) and (2, 3) with their int16 scales.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Unpack(ref byte xb, Vector128<sbyte> scales, int j, out Vector512<byte> q01, out Vector512<byte> q23, out Vector512<short> scale01, out Vector512<short> scale23)
+    {
+        int is_ = 4 * j;
+        Vector512<byte> q4bits = Vector512.LoadUnsafe(ref Unsafe.Add(ref xb, QlOffset + 64 * j));
+        Vector256<byte> h = Vector256.LoadUnsafe(ref Unsafe.Add(ref xb, QhOffset + 32 * j));
+        Vector512<ushort> hh = Vector512.Create(h, h).AsUInt16();
+        Vector512<byte> q4h01 = Avx512BW.ShiftLeftLogicalVariable(hh & HighMask01, HighShift01).AsByte();
+        Vector512<byte> q4h23 = Avx512BW.ShiftRightLogicalVariable(hh & HighMask23, HighShift23).AsByte();
+        q01 = (q4bits & Vector512.Create((byte)15)) | q4h01;
+        q23 = (Avx512BW.ShiftRightLogical(q4bits.AsUInt16(), 4).AsByte() & Vector512.Create((byte)15)) | q4h23;
+        scale01 = Avx512BW.ConvertToVector512Int16(Vector256.Create(
+            Ssse3.Shuffle(scales, QuantSimd.ScaleShuffleBytes(is_ + 0)), Ssse3.Shuffle(scales, QuantSimd.ScaleShuffleBytes(is_ + 1))));
+        scale23 = Avx512BW.ConvertToVector512Int16(Vector256.Create(
+            Ssse3.Shuffle(scales, QuantSimd.ScaleShuffleBytes(is_ + 2)), Ssse3.Shuffle(scales, QuantSimd.ScaleShuffleBytes(is_ + 3))));
+    }
+
+    // The block's int32 lane totals less the -32 offset (32 x sum of scale x group sum), as floats.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Total(Vector512<int> sum, Vector256<short> q8sums, Vector256<short> scales16) =>
+        Avx.ConvertToVector256Single(Avx2.Subtract(QuantSimd.Fold(sum), Avx2.ShiftLeftLogical(Avx2.MultiplyAddAdjacent(q8sums, scales16), 5)));
+}
