@@ -48,7 +48,7 @@ public sealed partial class Q4_K
             float yd0 = Unsafe.ReadUnaligned<float>(ref y0), yd1 = Unsafe.ReadUnaligned<float>(ref y1);
             float d0 = Half(ref x0, DOffset), m0 = Half(ref x0, DminOffset), d1 = Half(ref x1, DOffset), m1 = Half(ref x1, DminOffset);
 
-            Vector256<short> ms0 = MinsAndScales(ref x0), ms1 = MinsAndScales(ref x1);
+            Vector256<short> ms0 = MinsAndScales(ref x0, ScalesOffset), ms1 = MinsAndScales(ref x1, ScalesOffset);
             Vector128<short> q8s0 = GroupSums(ref y0), q8s1 = GroupSums(ref y1);
             accM00 = Fma.MultiplyAdd(Vector128.Create(-yd0 * m0), Sse2.ConvertToVector128Single(Sse2.MultiplyAddAdjacent(ms0.GetUpper(), q8s0)), accM00);
             accM10 = Fma.MultiplyAdd(Vector128.Create(-yd0 * m1), Sse2.ConvertToVector128Single(Sse2.MultiplyAddAdjacent(ms1.GetUpper(), q8s0)), accM10);
@@ -93,15 +93,15 @@ public sealed partial class Q4_K
 
     // The block's six-bit scales (low eight int16) and mins (high eight int16), as VecDotAvx2 unpacks them.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<short> MinsAndScales(ref byte xb)
+    internal static Vector256<short> MinsAndScales(ref byte xb, int scalesOffset)
     {
-        UnpackScalesMins(MemoryMarshal.CreateReadOnlySpan(ref Unsafe.Add(ref xb, ScalesOffset), 12), out uint u0, out uint u1, out uint u2, out uint u3);
+        UnpackScalesMins(MemoryMarshal.CreateReadOnlySpan(ref Unsafe.Add(ref xb, scalesOffset), 12), out uint u0, out uint u1, out uint u2, out uint u3);
         return Avx2.ConvertToVector256Int16(Vector128.Create(u0, u1, u2, u3).AsByte());
     }
 
     // Q8_K's sixteen group sums added in pairs: the sum of each 32 quants.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector128<short> GroupSums(ref byte yb)
+    internal static Vector128<short> GroupSums(ref byte yb)
     {
         Vector256<short> q8sums = Vector256.LoadUnsafe(ref Unsafe.Add(ref yb, Q8_K.BsumsOffset)).AsInt16();
         return Ssse3.HorizontalAdd(q8sums.GetLower(), q8sums.GetUpper());
