@@ -40,8 +40,8 @@ internal static class InferenceSpeed
             : new SyntheticModelOptions { Spec = ArchitectureSpec.Qwen3, VocabSize = 151936, EmbeddingLength = 1024, LayerCount = 28, HeadCount = 16, KvHeadCount = 8, HeadDim = 128, FeedForwardLength = 3072, ContextLength = 4096 };
         Console.WriteLine($"model: random weights shaped like {(small ? "a small Qwen3" : "Qwen3-0.6B")}; threads {threads}; {reps} repetitions");
         Console.WriteLine();
-        Console.WriteLine("| weights | test | squeeze t/s | llama.cpp t/s | squeeze / llama.cpp |");
-        Console.WriteLine("|---|---|---:|---:|---:|");
+        Console.WriteLine("| weights | test | squeeze t/s | llama.cpp t/s | squeeze / llama.cpp | squeeze CPU ms/t | llama.cpp CPU ms/t | llama.cpp / squeeze CPU |");
+        Console.WriteLine("|---|---|---:|---:|---:|---:|---:|---:|");
         var notes = new List<string>();
         foreach (var type in types)
         {
@@ -89,23 +89,32 @@ internal static class InferenceSpeed
         string.Join(", ", model.Layers.SelectMany(l => l.Matrices)
             .Append(model.Output).GroupBy(w => w.Type).OrderBy(g => g.Key).Select(g => $"{g.Count()} {g.Key.Name()}"));
 
-    private static void Row(string type, string test, (double Mean, double Sd) ours, (double Mean, double Sd) theirs) =>
+    private static void Row(string type, string test, Rate ours, Rate theirs) =>
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"| {type} | {test} | {ours.Mean:0.00} ± {ours.Sd:0.00} | {theirs.Mean:0.00} ± {theirs.Sd:0.00} | {ours.Mean / theirs.Mean:0.00}x |"));
+            $"| {type} | {test} | {ours.Mean:0.00} ± {ours.Sd:0.00} | {theirs.Mean:0.00} ± {theirs.Sd:0.00} | {ours.Mean / theirs.Mean:0.00}x | {ours.CpuMs:0.0} | {theirs.CpuMs:0.0} | {theirs.CpuMs / ours.CpuMs:0.00}x |"));
 
-    /// <summary>Tokens per second over <paramref name="reps"/> timed runs after one warm-up run: mean and standard deviation.</summary>
-    private static (double Mean, double Sd) Repeat(int reps, Action run, int tokens)
+    /// <summary>Wall-clock tokens per second (mean, standard deviation) and CPU milliseconds per token (all threads).</summary>
+    private readonly record struct Rate(double Mean, double Sd, double CpuMs);
+
+    /// <summary>
+    /// Tokens per second over <paramref name="reps"/> timed runs after one warm-up run (mean and standard deviation),
+    /// and the process's CPU time per token over those runs: on a machine shared with other work the wall clock
+    /// depends on what else runs, the CPU time much less.
+    /// </summary>
+    private static Rate Repeat(int reps, Action run, int tokens)
     {
         run();
         var rates = new double[reps];
+        var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
         for (int r = 0; r < reps; r++)
         {
             var sw = Stopwatch.StartNew();
             run();
             rates[r] = tokens / sw.Elapsed.TotalSeconds;
         }
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpu0;
         double mean = rates.Average();
         double sd = reps > 1 ? Math.Sqrt(rates.Sum(x => (x - mean) * (x - mean)) / (reps - 1)) : 0;
-        return (mean, sd);
+        return new Rate(mean, sd, cpu.TotalMilliseconds / reps / tokens);
     }
 }

@@ -5,7 +5,7 @@ namespace Squeeze.Models;
 
 /// <summary>
 /// <c>Y = X W^T</c> for a memory-mapped weight: the activation rows are converted once to the weight type's
-/// vec-dot type (Q8_0, Q8_K, F16, ...). One token: weight rows are split across threads, one dot product each.
+/// vec-dot type (Q8_0, Q8_K, F16, ...). One token: weight rows are split across threads (a one-column tile each).
 /// A batch: the product is cut into chunks of weight rows x tokens, handed to the threads in token-chunk order, and
 /// each chunk runs the type's tiled kernel (<see cref="IQuantKernel.VecDotTile"/>), which loads each weight block
 /// once for several tokens; results equal the one-product-at-a-time path bit for bit.
@@ -38,11 +38,10 @@ internal sealed unsafe class MatMul(int threads)
 
         if (n == 1)
         {
+            byte* rowData = w.Data;
             Workers.For(rows, threads, (r0, r1) =>
-            {
-                var a = act.AsSpan(0, actRowSize);
-                for (int r = r0; r < r1; r++) y[r] = kernel.VecDot(w.Row(r), a, cols);
-            }, minRange: 16);
+                kernel.VecDotTile(new ReadOnlySpan<byte>(rowData + (long)r0 * rowSize, (r1 - r0) * rowSize), rowSize, r1 - r0,
+                    act.AsSpan(0, actRowSize), actRowSize, 1, cols, y.AsSpan(r0, r1 - r0), r1 - r0), minRange: 16);
             return;
         }
 

@@ -81,9 +81,11 @@ public static class Workers
 }
 
 /// <summary>
-/// <c>threads - 1</c> background workers plus the calling thread. A job is a count of items claimed through an
-/// atomic counter; workers wait for the next job by spinning for a short while, then on a monitor.
-/// One job runs at a time per pool; concurrent callers rent separate pools.
+/// <c>threads - 1</c> background workers plus the calling thread. A job's items are claimed through an atomic
+/// counter; workers wait for the next job by spinning for a short while, then on a monitor. The caller waits only
+/// for workers that joined the job, never for one that has not been scheduled yet, so an oversubscribed machine
+/// slows a job down to the caller's own pace at worst. One job runs at a time per pool; concurrent callers rent
+/// separate pools.
 /// </summary>
 internal sealed class WorkerPool
 {
@@ -94,10 +96,29 @@ internal sealed class WorkerPool
 
     private readonly object _monitor = new();
     private readonly int _threads;
-    private Action<int>? _body;
-    private int _count, _next, _pending;
+    private volatile Job? _job;
     private volatile int _generation;
-    private Exception? _error;
+
+    private sealed class Job(int count, Action<int> body)
+    {
+        public readonly int Count = count;
+        public readonly Action<int> Body = body;
+        public int Next, Active;
+        public Exception? Error;
+
+        public void Work()
+        {
+            try
+            {
+                for (int i; (i = Interlocked.Increment(ref Next) - 1) < Count;) Body(i);
+            }
+            catch (Exception e)
+            {
+                Interlocked.CompareExchange(ref Error, e, null);
+                Volatile.Write(ref Next, Count);
+            }
+        }
+    }
 
     private WorkerPool(int threads)
     {
@@ -113,36 +134,20 @@ internal sealed class WorkerPool
 
     public void Run(int count, Action<int> body)
     {
-        _body = body;
-        _count = count;
-        _next = 0;
-        _error = null;
-        Volatile.Write(ref _pending, _threads - 1);
+        var job = new Job(count, body);
+        _job = job;
         lock (_monitor)
         {
             _generation++;
             Monitor.PulseAll(_monitor);
         }
-        Work();
+        job.Work();
+        // Every item is claimed; wait for the workers still running one. A worker joins (Active + 1) before it
+        // claims, so once Next has run out, Active = 0 means no item is still running.
         var spin = new SpinWait();
-        while (Volatile.Read(ref _pending) > 0) spin.SpinOnce(sleep1Threshold: -1);
-        _body = null;
-        if (_error is { } e) ExceptionDispatchInfo.Throw(e);
-    }
-
-    private void Work()
-    {
-        var body = _body!;
-        int count = _count;
-        try
-        {
-            for (int i; (i = Interlocked.Increment(ref _next) - 1) < count;) body(i);
-        }
-        catch (Exception e)
-        {
-            Interlocked.CompareExchange(ref _error, e, null);
-            Volatile.Write(ref _next, count);
-        }
+        while (Volatile.Read(ref job.Active) > 0) spin.SpinOnce(sleep1Threshold: -1);
+        _job = null;
+        if (job.Error is { } e) ExceptionDispatchInfo.Throw(e);
     }
 
     private void Loop()
@@ -158,8 +163,10 @@ internal sealed class WorkerPool
                     while (_generation == seen) Monitor.Wait(_monitor);
             }
             seen = _generation;
-            Work();
-            Interlocked.Decrement(ref _pending);
+            if (_job is not { } job) continue;
+            Interlocked.Increment(ref job.Active);
+            job.Work();
+            Interlocked.Decrement(ref job.Active);
         }
     }
 }

@@ -83,11 +83,13 @@ internal static unsafe class FloatTiles
 
     /// <summary>
     /// The tile driver: widens the activation rows once (<paramref name="widen"/>), then each pair of weight rows,
-    /// and runs <paramref name="tile"/> over every 2 x 2 block; odd edges go to VecDot. With a null widener the rows
-    /// are read in place (F32).
+    /// and runs <paramref name="tile"/> over every 2 x 2 block. An odd weight row goes to VecDot; an odd activation row
+    /// is widened once and dotted with each weight row by <paramref name="dotWidened"/> (when given). With a null
+    /// widener the rows are read in place (F32).
     /// </summary>
     public static void Run(IQuantKernel kernel, ReadOnlySpan<byte> x, int xStride, int rows, ReadOnlySpan<byte> y, int yStride, int cols, int n,
-        Span<float> s, int sStride, int np, delegate*<byte*, float*, int, void> widen, delegate*<float*, float*, float*, float*, int, float*, int, void> tile)
+        Span<float> s, int sStride, int np, delegate*<byte*, float*, int, void> widen, delegate*<float*, float*, float*, float*, int, float*, int, void> tile,
+        delegate*<byte*, float*, int, float> dotWidened = null)
     {
         int rows2 = rows & ~1, cols2 = cols & ~1;
         fixed (byte* px = x)
@@ -135,6 +137,20 @@ internal static unsafe class FloatTiles
             }
         }
         GemmTiles.VecDotEach(kernel, x, xStride, rows2, rows, y, yStride, 0, cols2, n, s, sStride);
-        GemmTiles.VecDotEach(kernel, x, xStride, 0, rows, y, yStride, cols2, cols, n, s, sStride);
+        if (cols2 == cols) return;
+        if (widen == null || dotWidened == null)
+        {
+            GemmTiles.VecDotEach(kernel, x, xStride, 0, rows, y, yStride, cols2, cols, n, s, sStride);
+            return;
+        }
+        // The odd column (a single token when generating): widened once, then each weight row widened as it is read.
+        var last = ColumnBuffer(n);
+        fixed (byte* px = x)
+        fixed (byte* py = y)
+        fixed (float* yl = last)
+        {
+            widen(py + (long)cols2 * yStride, yl, n);
+            for (int r = 0; r < rows; r++) s[cols2 * sStride + r] = dotWidened(px + (long)r * xStride, yl, np);
+        }
     }
 }

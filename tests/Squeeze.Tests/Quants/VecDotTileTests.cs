@@ -6,7 +6,7 @@ namespace Squeeze.Tests.Quants;
 
 /// <summary>
 /// The tiled matrix-matrix kernels (<see cref="IQuantKernel.VecDotTile"/>) equal one <see cref="IQuantKernel.VecDot"/>
-/// per product bit for bit, for every registered type at every SIMD level, on tiles with register-block edges.
+/// per product bit for bit, for every registered type at every SIMD level, on tiles with register-block edges and on a single column (generation).
 /// </summary>
 [Collection(Iq3Iq4SimdCollection.Name)]
 public class VecDotTileTests
@@ -22,9 +22,9 @@ public class VecDotTileTests
         Assert.True(GgmlTypes.TryParse(typeName, out var type));
         var kernel = QuantKernels.Get(type);
         var actKernel = QuantKernels.Get(kernel.VecDotType);
-        const int rows = 11, cols = 9, sStride = rows + 3;
-        foreach (int n in new[] { 512, 1024 })
+        foreach (var (n, rows, cols) in new[] { (512, 11, 9), (1024, 11, 9), (512, 5, 1) })
         {
+            int sStride = rows + 3;
             int xRow = checked((int)GgmlTypes.RowSize(type, n)), yRow = checked((int)GgmlTypes.RowSize(kernel.VecDotType, n));
             var rng = new Random(n + (int)type);
             var x = new byte[rows * xRow];
