@@ -125,7 +125,7 @@ public sealed partial class Q4_K
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<sbyte> Scales512(Vector256<short> minsAndScales)
+    internal static Vector512<sbyte> Scales512(Vector256<short> minsAndScales)
     {
         Vector256<short> sc = Vector256.Create(minsAndScales.GetLower(), minsAndScales.GetLower());
         return Vector512.Create(sc, sc).AsSByte();
@@ -145,7 +145,7 @@ public sealed partial class Q4_K
 
     // One activation block's 128 quants against two unpacked weight blocks, into their int32 lane totals.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Products(ref byte yb, int j, Vector512<byte> l0, Vector512<byte> h0, Vector512<short> scL0, Vector512<short> scH0,
+    internal static void Products(ref byte yb, int j, Vector512<byte> l0, Vector512<byte> h0, Vector512<short> scL0, Vector512<short> scH0,
         Vector512<byte> l1, Vector512<byte> h1, Vector512<short> scL1, Vector512<short> scH1, ref Vector512<int> s0, ref Vector512<int> s1)
     {
         ref byte q = ref Unsafe.Add(ref yb, Q8_K.QsOffset + 64 * j);
@@ -157,7 +157,7 @@ public sealed partial class Q4_K
 
     // The block's FMA into the eight float lanes: d = yd * d_x.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Scale(ref byte x0, ref byte x1, ref byte yb, Vector512<int> s0, Vector512<int> s1, ref Vector256<float> acc0, ref Vector256<float> acc1)
+    internal static void Scale(ref byte x0, ref byte x1, ref byte yb, Vector512<int> s0, Vector512<int> s1, ref Vector256<float> acc0, ref Vector256<float> acc1)
     {
         float yd = Unsafe.ReadUnaligned<float>(ref yb);
         acc0 = Fma.MultiplyAdd(Vector256.Create(yd * Half(ref x0, DOffset)), Avx.ConvertToVector256Single(QuantSimd.Fold(s0)), acc0);
