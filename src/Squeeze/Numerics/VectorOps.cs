@@ -19,23 +19,13 @@ public static class VectorOps
         TensorPrimitives.Multiply(x, weight, x);
     }
 
-    /// <summary>
-    /// SwiGLU in place: <c>gate = silu(gate) * up</c>, silu(x) = x / (1 + e^-x), vectorized through
-    /// TensorPrimitives in slices of 256.
-    /// </summary>
+    /// <summary>SwiGLU in place: <c>gate = silu(gate) * up</c>, silu(x) = x / (1 + e^-x).</summary>
     public static void SwiGlu(Span<float> gate, ReadOnlySpan<float> up)
     {
-        if (up.Length < gate.Length) throw new ArgumentException("up is shorter than gate", nameof(up));
-        Span<float> t = stackalloc float[256];
-        for (int i = 0; i < gate.Length; i += t.Length)
+        for (int i = 0; i < gate.Length; i++)
         {
-            var g = gate.Slice(i, Math.Min(t.Length, gate.Length - i));
-            var e = t[..g.Length];
-            TensorPrimitives.Negate(g, e);
-            TensorPrimitives.Exp(e, e);
-            TensorPrimitives.Add(e, 1f, e);
-            TensorPrimitives.Divide(g, e, g);
-            TensorPrimitives.Multiply(g, up.Slice(i, g.Length), g);
+            float g = gate[i];
+            gate[i] = g / (1f + MathF.Exp(-g)) * up[i];
         }
     }
 
