@@ -86,13 +86,16 @@ public sealed class Transformer
             Project(layer.AttnV, xn, n, v, layer.BiasV);
             if (layer.AttnQNorm is not null) Norm(q, q, n * h.HeadCount, headDim, layer.AttnQNorm);
             if (layer.AttnKNorm is not null) Norm(k, k, n * h.KvHeadCount, headDim, layer.AttnKNorm);
-            for (int i = 0; i < n; i++)
+            Workers.For(n, Threads, (i0, i1) =>
             {
-                var cache = ropeCache.AsSpan(i * h.RopeDimensions, h.RopeDimensions);
-                for (int hd = 0; hd < h.HeadCount; hd++) _rope.Apply(q.AsSpan(i * qDim + hd * headDim, headDim), cache);
-                for (int hd = 0; hd < h.KvHeadCount; hd++) _rope.Apply(k.AsSpan(i * kvDim + hd * headDim, headDim), cache);
-                Cache.Store(l, cells[i], k.AsSpan(i * kvDim, kvDim), v.AsSpan(i * kvDim, kvDim));
-            }
+                for (int i = i0; i < i1; i++)
+                {
+                    var cache = ropeCache.AsSpan(i * h.RopeDimensions, h.RopeDimensions);
+                    for (int hd = 0; hd < h.HeadCount; hd++) _rope.Apply(q.AsSpan(i * qDim + hd * headDim, headDim), cache);
+                    for (int hd = 0; hd < h.KvHeadCount; hd++) _rope.Apply(k.AsSpan(i * kvDim + hd * headDim, headDim), cache);
+                    Cache.Store(l, cells[i], k.AsSpan(i * kvDim, kvDim), v.AsSpan(i * kvDim, kvDim));
+                }
+            });
             Attend(l, tokens, q, attn);
             Project(layer.AttnOutput, attn, n, o, layer.BiasOutput);
 
@@ -109,7 +112,10 @@ public sealed class Transformer
             Norm(x, xn, n, embd, layer.FfnNorm);
             Project(layer.FfnGate, xn, n, gate, null);
             Project(layer.FfnUp, xn, n, up, null);
-            for (int i = 0; i < n; i++) VectorOps.SwiGlu(gate.AsSpan(i * ff, ff), up.AsSpan(i * ff, ff));
+            Workers.For(n, Threads, (i0, i1) =>
+            {
+                for (int i = i0; i < i1; i++) VectorOps.SwiGlu(gate.AsSpan(i * ff, ff), up.AsSpan(i * ff, ff));
+            });
             Project(layer.FfnDown, gate, n, o, null);
             TensorPrimitives.Add(x.AsSpan(0, n * embd), o.AsSpan(0, n * embd), x.AsSpan(0, n * embd));
 
@@ -127,7 +133,10 @@ public sealed class Transformer
     {
         float eps = Model.Hparams.RmsNormEpsilon;
         if (!ReferenceEquals(x, y)) Array.Copy(x, y, rows * width);
-        for (int r = 0; r < rows; r++) VectorOps.RmsNorm(y.AsSpan(r * width, width), weight, eps);
+        Workers.For(rows, Threads, (r0, r1) =>
+        {
+            for (int r = r0; r < r1; r++) VectorOps.RmsNorm(y.AsSpan(r * width, width), weight, eps);
+        }, minRange: 16);
     }
 
     private void Project(Weight w, float[] x, int n, float[] y, float[]? bias)

@@ -39,4 +39,14 @@ public interface IQuantKernel
     /// <see cref="VecDotType"/>, both of <paramref name="n"/> elements (ggml's <c>vec_dot</c>).
     /// </summary>
     float VecDot(ReadOnlySpan<byte> x, ReadOnlySpan<byte> y, int n);
+
+    /// <summary>
+    /// A tile of dot products, the inner step of a matrix-matrix product:
+    /// <c>s[t * sStride + r] = VecDot(x row r, y row t, n)</c> for <c>r &lt; rows</c>, <c>t &lt; cols</c>, where row r of
+    /// <paramref name="x"/> (this type) starts at byte <c>r * xStride</c> and row t of <paramref name="y"/>
+    /// (<see cref="VecDotType"/>) at byte <c>t * yStride</c>. Kernels with a tiled path override it to load each block
+    /// once for several rows and columns; every result is bit-identical to <see cref="VecDot"/>'s.
+    /// </summary>
+    void VecDotTile(ReadOnlySpan<byte> x, int xStride, int rows, ReadOnlySpan<byte> y, int yStride, int cols, int n, Span<float> s, int sStride) =>
+        GemmTiles.VecDotEach(this, x, xStride, 0, rows, y, yStride, 0, cols, n, s, sStride);
 }

@@ -1,0 +1,71 @@
+using Squeeze.Numerics;
+using Squeeze.Quants;
+using Xunit;
+
+namespace Squeeze.Tests.Quants;
+
+/// <summary>
+/// The tiled matrix-matrix kernels (<see cref="IQuantKernel.VecDotTile"/>) equal one <see cref="IQuantKernel.VecDot"/>
+/// per product bit for bit, for every registered type at every SIMD level, on tiles with register-block edges and on a single column (generation).
+/// </summary>
+[Collection(Iq3Iq4SimdCollection.Name)]
+public class VecDotTileTests
+{
+    public static TheoryData<string> Types() =>
+        new(Enumerable.Range(0, GgmlTypes.Count).Select(t => QuantKernels.Find((GgmlType)t)).OfType<IQuantKernel>()
+            .Where(k => QuantKernels.Find(k.VecDotType) is not null).Select(k => k.Type.Name()));
+
+    [Theory]
+    [MemberData(nameof(Types))]
+    public void Tile_equals_vec_dot_at_every_level(string typeName)
+    {
+        Assert.True(GgmlTypes.TryParse(typeName, out var type));
+        var kernel = QuantKernels.Get(type);
+        var actKernel = QuantKernels.Get(kernel.VecDotType);
+        foreach (var (n, rows, cols) in new[] { (512, 11, 9), (1024, 11, 9), (512, 5, 1) })
+        {
+            int sStride = rows + 3;
+            int xRow = checked((int)GgmlTypes.RowSize(type, n)), yRow = checked((int)GgmlTypes.RowSize(kernel.VecDotType, n));
+            var rng = new Random(n + (int)type);
+            var x = new byte[rows * xRow];
+            var y = new byte[cols * yRow];
+            var importance = new float[n];
+            Array.Fill(importance, 1f);
+            var f = new float[n];
+            for (int r = 0; r < rows; r++)
+            {
+                Fill(f, rng, r == 3 ? 0f : 1f); // one zero row
+                kernel.QuantizeRow(f, x.AsSpan(r * xRow, xRow), kernel.RequiresImportance ? importance : default);
+            }
+            for (int t = 0; t < cols; t++)
+            {
+                Fill(f, rng, t == 5 ? 100f : 1f); // one large-scale activation row
+                actKernel.QuantizeActivationRow(f, y.AsSpan(t * yRow, yRow));
+            }
+            foreach (var level in Enum.GetValues<SimdLevel>().Where(Simd.IsSupported))
+            {
+                using var _ = Simd.Override(level);
+                var s = new float[cols * sStride];
+                Array.Fill(s, float.NaN);
+                kernel.VecDotTile(x, xRow, rows, y, yRow, cols, n, s, sStride);
+                for (int t = 0; t < cols; t++)
+                    for (int r = 0; r < rows; r++)
+                    {
+                        float expected = kernel.VecDot(x.AsSpan(r * xRow, xRow), y.AsSpan(t * yRow, yRow), n);
+                        float actual = s[t * sStride + r];
+                        Assert.True(BitConverter.SingleToInt32Bits(expected) == BitConverter.SingleToInt32Bits(actual),
+                            $"{typeName} n={n} {level}: row {r} column {t}: tile {actual:R}, vec_dot {expected:R}");
+                    }
+                for (int t = 0; t < cols; t++)
+                    for (int r = rows; r < sStride && t * sStride + r < s.Length; r++)
+                        Assert.True(float.IsNaN(s[t * sStride + r]), $"{typeName} {level}: wrote outside the tile at column {t}, row {r}");
+            }
+        }
+    }
+
+    private static void Fill(float[] f, Random rng, float scale)
+    {
+        for (int i = 0; i < f.Length; i++)
+            f[i] = scale * (float)(Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble()));
+    }
+}
