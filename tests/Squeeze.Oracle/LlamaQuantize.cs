@@ -17,7 +17,8 @@ public static unsafe class LlamaQuantize
     /// <summary>Runs the quantization; returns true on success, false when llama.cpp reports an error.</summary>
     public static bool Run(string input, string output, int fileType, bool pure, int threads,
         IReadOnlyDictionary<string, float[]>? imatrix = null, IReadOnlyList<KvOverride>? overrides = null,
-        bool quantizeOutput = true, int? outputTensorType = null, int? tokenEmbeddingType = null, bool allowRequantize = false)
+        bool quantizeOutput = true, int? outputTensorType = null, int? tokenEmbeddingType = null, bool allowRequantize = false,
+        IReadOnlyList<(string Pattern, int Type)>? tensorTypes = null)
     {
         OracleLibrary.EnsureLoaded();
         if (Interlocked.Exchange(ref _backend, 1) == 0) Native.llama_backend_init();
@@ -79,6 +80,19 @@ public static unsafe class LlamaQuantize
                 }
                 pins.Add(GCHandle.Alloc(kvs, GCHandleType.Pinned));
                 p.KvOverrides = (LlamaModelKvOverride*)pins[^1].AddrOfPinnedObject();
+            }
+            if (tensorTypes is { Count: > 0 })
+            {
+                // As llama-quantize's --tensor-type / --tensor-type-file: patterns in order, first match wins.
+                var tts = new LlamaModelTensorOverride[tensorTypes.Count + 1];
+                for (int i = 0; i < tensorTypes.Count; i++)
+                {
+                    var pattern = Encoding.UTF8.GetBytes(tensorTypes[i].Pattern.ToLowerInvariant() + "\0");
+                    pins.Add(GCHandle.Alloc(pattern, GCHandleType.Pinned));
+                    tts[i] = new LlamaModelTensorOverride { Pattern = (byte*)pins[^1].AddrOfPinnedObject(), Type = tensorTypes[i].Type };
+                }
+                pins.Add(GCHandle.Alloc(tts, GCHandleType.Pinned));
+                p.TtOverrides = (void*)pins[^1].AddrOfPinnedObject();
             }
             return Native.llama_model_quantize(input, output, &p) == 0;
         }

@@ -1,0 +1,185 @@
+using System.Diagnostics;
+using System.Globalization;
+using Squeeze.Evaluation;
+using Squeeze.Gguf;
+using Squeeze.Imatrix;
+using Squeeze.Models;
+using Squeeze.Oracle;
+using Squeeze.Quantization;
+using Squeeze.Quantization.Planning;
+using Squeeze.Quants;
+
+namespace Squeeze.Bench;
+
+/// <summary>
+/// The planner against llama.cpp's presets at equal size: <c>squeeze-bench plan [--model M] [--presets Q2_K,...]
+/// [--imatrix-chunks N] [--calib-chunks N] [--eval-chunks N] [-t N] [--out DIR]</c>. An imatrix is collected from
+/// groups_merged.txt with Squeeze's forward pass; each preset is made by <c>llama_model_quantize</c> with that imatrix;
+/// the planner gets the preset's file size as its target; both files are scored by mean KL divergence against the
+/// unquantized model on wikitext (Squeeze's forward pass, 256-token chunks, second half of each chunk scored as
+/// llama-perplexity does). Prints a Markdown table and writes the chart of both fronts and the plans' heatmaps.
+/// </summary>
+internal static class PlanBench
+{
+    public static int Run(string[] args)
+    {
+        string data = Environment.GetEnvironmentVariable("SQUEEZE_TEST_DATA") ?? Path.GetFullPath("../shared/data");
+        string model = Path.Combine(data, "models/tiny-qwen3-5M-F32.gguf");
+        var presets = new List<string> { "Q2_K", "IQ3_XXS", "IQ3_S", "Q3_K_M", "IQ4_XS", "Q4_K_M", "Q5_K_M", "Q6_K" };
+        int imatrixChunks = 64, calibChunks = 8, evalChunks = 40, threads = Environment.ProcessorCount, chunk = 256;
+        string outDir = Path.Combine(Path.GetTempPath(), "squeeze-plan-bench");
+        string? candidates = null;
+        string probes = "2.6,4.5";
+        for (int i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--model": model = args[++i]; break;
+                case "--presets": presets = args[++i].Split(',').ToList(); break;
+                case "--imatrix-chunks": imatrixChunks = Int(args[++i]); break;
+                case "--calib-chunks": calibChunks = Int(args[++i]); break;
+                case "--eval-chunks": evalChunks = Int(args[++i]); break;
+                case "--chunk": chunk = Int(args[++i]); break;
+                case "--candidates": candidates = args[++i]; break;
+                case "--probes": probes = args[++i]; break;
+                case "-t": threads = Int(args[++i]); break;
+                case "--out": outDir = args[++i]; break;
+                default: throw new ArgumentException($"unknown argument {args[i]}");
+            }
+        }
+        Directory.CreateDirectory(outDir);
+        string name = Path.GetFileNameWithoutExtension(model);
+        var calibration = File.ReadAllText(Path.Combine(data, "calibration/groups_merged.txt"));
+        var wikitext = File.ReadAllText(Path.Combine(data, "eval/wikitext-2-raw/wiki.test.raw"));
+
+        // 1. The imatrix (Squeeze's forward pass, legacy .dat).
+        var clock = Stopwatch.StartNew();
+        string imatrixPath = Path.Combine(outDir, $"{name}.imatrix.dat");
+        int ctx;
+        using (var f = GgufFile.Open(model)) ctx = Math.Min(chunk, (int)Hyperparameters.Read(f).ContextLength);
+        int collected = SimpleImatrix.Collect(model, calibration, imatrixPath, "groups_merged.txt", ctx, imatrixChunks, threads);
+        var imatrix = ImportanceMatrix.Load(imatrixPath);
+        Console.WriteLine($"model {name}; imatrix from {collected} chunks of {ctx} tokens of groups_merged.txt in {clock.Elapsed.TotalSeconds:0.0} s (Squeeze forward pass, Σx² of matmul inputs)");
+
+        using var input = GgufFile.Open(model);
+        var evalChunkList = KldCalibrator.Chunks(input, wikitext, ctx, evalChunks);
+        var scorer = new Scorer(input, evalChunkList, threads);
+
+        // 2. Measure once.
+        var options = new MeasureOptions
+        {
+            Imatrix = imatrix,
+            Threads = threads,
+            CalibrationChunks = KldCalibrator.Chunks(input, calibration, ctx, calibChunks),
+            Candidates = candidates?.Split(',').Select(s => GgmlTypes.TryParse(s, out var t) ? t : throw new ArgumentException(s)).ToList(),
+            ProbeBits = probes.Split(',').Select(s => double.Parse(s, CultureInfo.InvariantCulture)).ToList(),
+            CacheDirectory = Path.Combine(outDir, "cache"),
+        };
+        var table = ErrorMeasurement.Measure(input, options, new Progress<MeasureProgress>(_ => { }));
+        Console.WriteLine($"error table: {table.Tensors.Count} tensors, {table.Tensors.Sum(t => t.Candidates.Count)} candidate errors, " +
+            $"{table.Tensors.Sum(t => t.Probes.Count)} forward probes on {table.CalibrationTokens} tokens; " +
+            (table.FromCache ? "from the cache" : $"measured in {table.MeasureTime.TotalSeconds:0.0} s"));
+        Console.WriteLine();
+        Console.WriteLine("| preset | preset bytes | preset bpw | preset KLD | plan bytes | plan bpw | plan KLD | predicted | ratio | plan time |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+
+        var presetFront = new List<(double Bpw, double Kld, string Label)>();
+        var planFront = new List<(double Bpw, double Kld, string Label)>();
+        var weights = SimpleImatrix.Weights(imatrix);
+        var overrides = SimpleImatrix.Overrides(imatrix);
+        double worst = 0;
+        foreach (var preset in presets)
+        {
+            var target = LlamaFileTypes.Parse(preset);
+            string presetPath = Path.Combine(outDir, $"{name}-{preset}.gguf");
+            if (!LlamaQuantize.Run(model, presetPath, (int)target.FileType, pure: false, threads, weights, overrides))
+            {
+                Console.WriteLine($"| {preset} | llama.cpp refused | | | | | | | | |");
+                continue;
+            }
+            long presetBytes = new FileInfo(presetPath).Length;
+            double presetBpw = Bpw(presetPath);
+            double presetKld = scorer.Score(presetPath);
+
+            var planClock = Stopwatch.StartNew();
+            var allocation = BitAllocator.Allocate(input, table, PlanTarget.Size(presetBytes), extraHeaderBytes: 256 + imatrixPath.Length + 128);
+            var planTime = planClock.Elapsed;
+            string planPath = Path.Combine(outDir, $"{name}-plan-{preset}.gguf");
+            ModelQuantizer.Quantize(input, allocation.Plan, planPath, new QuantizeOptions { Imatrix = imatrix, Threads = threads });
+            File.WriteAllText(Path.Combine(outDir, $"{name}-plan-{preset}.txt"), allocation.TensorTypeFile());
+            allocation.WriteHeatmap(Path.Combine(outDir, $"{name}-plan-{preset}.png"), $"{name}: plan at the size of {preset}");
+            long planBytes = new FileInfo(planPath).Length;
+            double planBpw = Bpw(planPath);
+            double planKld = scorer.Score(planPath);
+            double ratio = planKld / presetKld;
+            worst = Math.Max(worst, ratio);
+            presetFront.Add((presetBpw, presetKld, preset));
+            planFront.Add((planBpw, planKld, preset));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {preset} | {presetBytes:N0} | {presetBpw:0.000} | {presetKld:0.000000} | {planBytes:N0}{(planBytes > presetBytes ? " (LARGER)" : "")} | {planBpw:0.000} | {planKld:0.000000} | {allocation.PredictedKld:0.000000} | {ratio:0.000} | {planTime.TotalMilliseconds:0} ms |"));
+        }
+        Console.WriteLine();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"worst KLD ratio plan/preset: {worst:0.000} (acceptance <= 0.85, goal 0.6)"));
+        string chart = Path.Combine(outDir, $"{name}-fronts.png");
+        Charts.Scatter(chart,
+        [
+            new ChartSeries("llama.cpp presets", presetFront.Select(p => p.Bpw).ToList(), presetFront.Select(p => p.Kld).ToList(), presetFront.Select(p => p.Label).ToList()),
+            new ChartSeries("squeeze plan", planFront.Select(p => p.Bpw).ToList(), planFront.Select(p => p.Kld).ToList()),
+        ], $"{name}: KL divergence vs bits per weight (wikitext)", "bits per weight", "mean KLD (log10)", logY: true);
+        Console.WriteLine($"chart: {chart}; plans, heatmaps and files in {outDir}");
+        return 0;
+    }
+
+    private static int Int(string s) => int.Parse(s, CultureInfo.InvariantCulture);
+
+    private static double Bpw(string path)
+    {
+        using var f = GgufFile.Open(path);
+        return f.Tensors.Sum(t => t.ByteSize) * 8.0 / f.Tensors.Sum(t => t.ElementCount);
+    }
+
+    /// <summary>Mean KLD of a file against the base model on the evaluation chunks (second half of each chunk).</summary>
+    private sealed class Scorer
+    {
+        private readonly IReadOnlyList<int[]> _chunks;
+        private readonly int _threads;
+        private readonly float[][] _base;
+        private readonly int _vocab;
+
+        public Scorer(GgufFile input, IReadOnlyList<int[]> chunks, int threads)
+        {
+            _chunks = chunks;
+            _threads = threads;
+            using var model = TransformerModel.FromFile(input);
+            _vocab = model.Hparams.VocabSize;
+            var t = new Transformer(model, chunks.Max(c => c.Length), threads);
+            _base = chunks.Select(c =>
+            {
+                t.Cache.Clear();
+                var l = t.Evaluate(c);
+                KldCalibrator.LogSoftmaxInPlace(l, _vocab);
+                return l;
+            }).ToArray();
+        }
+
+        public double Score(string path)
+        {
+            using var model = TransformerModel.Load(path);
+            var t = new Transformer(model, _chunks.Max(c => c.Length), _threads);
+            double sum = 0;
+            long n = 0;
+            for (int c = 0; c < _chunks.Count; c++)
+            {
+                t.Cache.Clear();
+                var logits = t.Evaluate(_chunks[c]);
+                int len = _chunks[c].Length;
+                for (int p = len / 2; p < len - 1; p++)
+                {
+                    sum += Kld.Divergence(_base[c].AsSpan(p * _vocab, _vocab), logits.AsSpan(p * _vocab, _vocab));
+                    n++;
+                }
+            }
+            return sum / n;
+        }
+    }
+}
