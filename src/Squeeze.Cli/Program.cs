@@ -16,6 +16,7 @@ public static class Program
             QuantizeCommand.Create(),
             TokenizeCommand.Create(),
             GenerateCommand.Create(),
+            PlanCommand.Create(),
         };
         return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
     }
