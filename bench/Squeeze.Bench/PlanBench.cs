@@ -76,25 +76,28 @@ internal static class PlanBench
             CacheDirectory = Path.Combine(outDir, "cache"),
         };
         var table = ErrorMeasurement.Measure(input, options, new Progress<MeasureProgress>(_ => { }));
+        // The additivity check: the plan's measured KLD on the calibration chunks beside the sum of per-tensor predictions.
+        var calibScorer = new Scorer(input, options.CalibrationChunks, threads, wholeChunk: true);
         Console.WriteLine($"error table: {table.Tensors.Count} tensors, {table.Tensors.Sum(t => t.Candidates.Count)} candidate errors, " +
             $"{table.Tensors.Sum(t => t.Probes.Count)} forward probes on {table.CalibrationTokens} tokens; " +
             (table.FromCache ? "from the cache" : $"measured in {table.MeasureTime.TotalSeconds:0.0} s"));
         Console.WriteLine();
-        Console.WriteLine("| preset | preset bytes | preset bpw | preset KLD | plan bytes | plan bpw | plan KLD | predicted | ratio | plan time |");
-        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        Console.WriteLine("| preset | preset bytes | preset bpw | preset KLD | plan bytes | plan bpw | plan KLD | ratio | predicted (calib) | measured (calib) | plan time |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 
         var presetFront = new List<(double Bpw, double Kld, string Label)>();
         var planFront = new List<(double Bpw, double Kld, string Label)>();
         var weights = SimpleImatrix.Weights(imatrix);
         var overrides = SimpleImatrix.Overrides(imatrix);
         double worst = 0;
+        bool identical = true;
         foreach (var preset in presets)
         {
             var target = LlamaFileTypes.Parse(preset);
             string presetPath = Path.Combine(outDir, $"{name}-{preset}.gguf");
             if (!LlamaQuantize.Run(model, presetPath, (int)target.FileType, pure: false, threads, weights, overrides))
             {
-                Console.WriteLine($"| {preset} | llama.cpp refused | | | | | | | | |");
+                Console.WriteLine($"| {preset} | llama.cpp refused | | | | | | | | | |");
                 continue;
             }
             long presetBytes = new FileInfo(presetPath).Length;
@@ -109,6 +112,17 @@ internal static class PlanBench
             File.WriteAllText(Path.Combine(outDir, $"{name}-plan-{preset}.txt"), allocation.TensorTypeFile());
             allocation.WriteHeatmap(Path.Combine(outDir, $"{name}-plan-{preset}.png"), $"{name}: plan at the size of {preset}");
             long planBytes = new FileInfo(planPath).Length;
+            // llama.cpp: the tensor-type file reproduces the file byte for byte, and the file loads and runs.
+            string llamaPath = Path.Combine(outDir, $"{name}-plan-{preset}-llama.gguf");
+            var rules = allocation.TensorTypeFile().Split('\n', StringSplitOptions.RemoveEmptyEntries)
+                .Select(r => (r[..r.IndexOf('=')], GgmlTypes.TryParse(r[(r.IndexOf('=') + 1)..], out var tt) ? (int)tt : -1)).ToList();
+            bool same = LlamaQuantize.Run(model, llamaPath, (int)allocation.Plan.FileType, pure: false, threads, weights, overrides, tensorTypes: rules)
+                && File.ReadAllBytes(llamaPath).AsSpan().SequenceEqual(File.ReadAllBytes(planPath));
+            bool loads;
+            using (var oracle = new OracleModel(planPath, contextSize: 16, batchSize: 8, threads: threads))
+                loads = oracle.Decode([1, 2, 3], 0, allLogits: false).All(float.IsFinite);
+            if (!same || !loads) identical = false;
+            File.Delete(llamaPath);
             double planBpw = Bpw(planPath);
             double planKld = scorer.Score(planPath);
             double ratio = planKld / presetKld;
@@ -116,10 +130,13 @@ internal static class PlanBench
             presetFront.Add((presetBpw, presetKld, preset));
             planFront.Add((planBpw, planKld, preset));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {preset} | {presetBytes:N0} | {presetBpw:0.000} | {presetKld:0.000000} | {planBytes:N0}{(planBytes > presetBytes ? " (LARGER)" : "")} | {planBpw:0.000} | {planKld:0.000000} | {allocation.PredictedKld:0.000000} | {ratio:0.000} | {planTime.TotalMilliseconds:0} ms |"));
+                $"| {preset} | {presetBytes:N0} | {presetBpw:0.000} | {presetKld:0.000000} | {planBytes:N0}{(planBytes > presetBytes ? " (LARGER)" : "")} | {planBpw:0.000} | {planKld:0.000000} | {ratio:0.000} | {allocation.PredictedKld:0.000000} | {calibScorer.Score(planPath):0.000000} | {planTime.TotalMilliseconds:0} ms |"));
         }
         Console.WriteLine();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"worst KLD ratio plan/preset: {worst:0.000} (acceptance <= 0.85, goal 0.6)"));
+        Console.WriteLine(identical
+            ? "every plan: llama_model_quantize with the tensor-type file gives the same bytes, and llama.cpp loads and runs the file"
+            : "MISMATCH: a plan's tensor-type file did not reproduce the file, or llama.cpp could not run it");
         string chart = Path.Combine(outDir, $"{name}-fronts.png");
         Charts.Scatter(chart,
         [
@@ -138,16 +155,18 @@ internal static class PlanBench
         return f.Tensors.Sum(t => t.ByteSize) * 8.0 / f.Tensors.Sum(t => t.ElementCount);
     }
 
-    /// <summary>Mean KLD of a file against the base model on the evaluation chunks (second half of each chunk).</summary>
+    /// <summary>Mean KLD of a file against the base model on chunks (the second half of each, as llama-perplexity scores; or every position, as the planner's probes do).</summary>
     private sealed class Scorer
     {
         private readonly IReadOnlyList<int[]> _chunks;
         private readonly int _threads;
         private readonly float[][] _base;
         private readonly int _vocab;
+        private readonly bool _whole;
 
-        public Scorer(GgufFile input, IReadOnlyList<int[]> chunks, int threads)
+        public Scorer(GgufFile input, IReadOnlyList<int[]> chunks, int threads, bool wholeChunk = false)
         {
+            _whole = wholeChunk;
             _chunks = chunks;
             _threads = threads;
             using var model = TransformerModel.FromFile(input);
@@ -173,7 +192,7 @@ internal static class PlanBench
                 t.Cache.Clear();
                 var logits = t.Evaluate(_chunks[c]);
                 int len = _chunks[c].Length;
-                for (int p = len / 2; p < len - 1; p++)
+                for (int p = _whole ? 0 : len / 2; p < (_whole ? len : len - 1); p++)
                 {
                     sum += Kld.Divergence(_base[c].AsSpan(p * _vocab, _vocab), logits.AsSpan(p * _vocab, _vocab));
                     n++;
