@@ -82,7 +82,7 @@ internal static class PlanBench
             $"{table.Tensors.Sum(t => t.Probes.Count)} forward probes on {table.CalibrationTokens} tokens; " +
             (table.FromCache ? "from the cache" : $"measured in {table.MeasureTime.TotalSeconds:0.0} s"));
         Console.WriteLine();
-        Console.WriteLine("| preset | preset bytes | preset bpw | preset KLD | plan bytes | plan bpw | plan KLD | ratio | predicted (calib) | measured (calib) | plan time |");
+        Console.WriteLine("| preset | preset bytes | preset bpw | preset KLD | plan bytes | plan bpw | plan KLD | ratio | preset predicted / measured (calib) | plan predicted / measured (calib) | plan time |");
         Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 
         var presetFront = new List<(double Bpw, double Kld, string Label)>();
@@ -103,6 +103,13 @@ internal static class PlanBench
             long presetBytes = new FileInfo(presetPath).Length;
             double presetBpw = Bpw(presetPath);
             double presetKld = scorer.Score(presetPath);
+            // What the error model predicts for the preset's own types, and what the preset measures on the calibration chunks.
+            double presetPredicted = 0;
+            using (var pf = GgufFile.Open(presetPath))
+                foreach (var t in pf.Tensors)
+                    if (table.Tensors.FirstOrDefault(x => x.Name == t.Name) is { } prof && prof.Candidates.FirstOrDefault(c => c.Type == t.Type) is { } cm)
+                        presetPredicted += prof.Predict(cm);
+            double presetCalib = calibScorer.Score(presetPath);
 
             var planClock = Stopwatch.StartNew();
             var allocation = BitAllocator.Allocate(input, table, PlanTarget.Size(presetBytes), extraHeaderBytes: 256 + imatrixPath.Length + 128);
@@ -130,7 +137,7 @@ internal static class PlanBench
             presetFront.Add((presetBpw, presetKld, preset));
             planFront.Add((planBpw, planKld, preset));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {preset} | {presetBytes:N0} | {presetBpw:0.000} | {presetKld:0.000000} | {planBytes:N0}{(planBytes > presetBytes ? " (LARGER)" : "")} | {planBpw:0.000} | {planKld:0.000000} | {ratio:0.000} | {allocation.PredictedKld:0.000000} | {calibScorer.Score(planPath):0.000000} | {planTime.TotalMilliseconds:0} ms |"));
+                $"| {preset} | {presetBytes:N0} | {presetBpw:0.000} | {presetKld:0.000000} | {planBytes:N0}{(planBytes > presetBytes ? " (LARGER)" : "")} | {planBpw:0.000} | {planKld:0.000000} | {ratio:0.000} | {presetPredicted:0.000000} / {presetCalib:0.000000} | {allocation.PredictedKld:0.000000} / {calibScorer.Score(planPath):0.000000} | {planTime.TotalMilliseconds:0} ms |"));
         }
         Console.WriteLine();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"worst KLD ratio plan/preset: {worst:0.000} (acceptance <= 0.85, goal 0.6)"));

@@ -143,7 +143,7 @@ public class ErrorModelTests
         {
             var t = new ErrorTable("abc", [new TensorErrorProfile("blk.0.attn_q.weight", [256, 128], GgmlType.F16,
                 [new CandidateMeasure(GgmlType.Q4_K, 18432, 0.125), new CandidateMeasure(GgmlType.Q8_0, 34816, 1e-5)],
-                [new SensitivityProbe(GgmlType.Q4_K, 0.125, 3.5e-4)])], true, 512, 0);
+                [new SensitivityProbe(GgmlType.Q4_K, 0.125, 3.5e-4)])], true, 512, 0, new Dictionary<GgmlType, double> { [GgmlType.Q8_0] = 1.5 });
             string path = Path.Combine(dir.FullName, "x.errors");
             t.Save(path);
             var back = ErrorTable.TryLoad(path, "abc")!;
@@ -154,6 +154,10 @@ public class ErrorModelTests
             Assert.Equal(GgmlType.F16, p.SourceType);
             Assert.Equal(t.Tensors[0].Candidates, p.Candidates);
             Assert.Equal(t.Tensors[0].Probes, p.Probes);
+            Assert.Equal(1.5, back.TypeFactors[GgmlType.Q8_0]);
+            // The factor applies to its type's predictions only.
+            Assert.Equal(1.5 * p.Predict(1e-5), p.Predict(p.Candidates[1]), 1e-15);
+            Assert.Equal(p.Predict(0.125), p.Predict(p.Candidates[0]), 1e-15);
             Assert.Null(ErrorTable.TryLoad(path, "other"));
             File.WriteAllText(path, File.ReadAllText(path).Replace("end\n", ""));
             Assert.Null(ErrorTable.TryLoad(path, "abc"));
@@ -227,6 +231,9 @@ public sealed class PlannerSyntheticTests : IDisposable
         Assert.All(table.Tensors, t => Assert.NotEmpty(t.Probes));
         Assert.All(table.Tensors, t => Assert.All(t.Probes, p => Assert.True(p.Kld > 0, $"{t.Name}: a probe measured no divergence")));
         Assert.True(table.BaseKldFloor < 1e-6, $"the harness itself diverges: {table.BaseKldFloor}");
+        // Type factors were measured for the types probed on the reference tensors, and they are finite and positive.
+        Assert.NotEmpty(table.TypeFactors);
+        Assert.All(table.TypeFactors.Values, f => Assert.InRange(f, 0.25, 4));
         long budget = (long)Math.Floor(4.0 * f.Tensors.Sum(t => t.ElementCount) / 8);
         Assert.True(a.TensorBytes <= budget);
         Assert.Equal(a.TensorBytes, a.Plan.Tensors.Sum(t => t.OutputBytes));

@@ -30,6 +30,12 @@ public sealed record MeasureOptions
     /// </summary>
     public IReadOnlyList<double> ProbeBits { get; init; } = [2.6, 4.5];
 
+    /// <summary>
+    /// Reference tensors on which every candidate type is probed to measure the per-type factors
+    /// (<see cref="ErrorTable.TypeFactors"/>); 0 turns the factors off.
+    /// </summary>
+    public int TypeFactorTensors { get; init; } = 4;
+
     /// <summary>Elements sampled per tensor for the candidate errors (whole rows, evenly strided; all rows when fewer).</summary>
     public long SampleElements { get; init; } = 1 << 19;
 
@@ -125,13 +131,67 @@ public static class ErrorMeasurement
             }
         }
         var profiles = tensors.Select((t, i) => new TensorErrorProfile(t.Name, t.Shape, t.Type, measures[i], probes[i])).ToList();
-        var table = new ErrorTable(key, profiles, calibrated, calibrationTokens, floor) { MeasureTime = clock.Elapsed };
+        var factors = new Dictionary<GgmlType, double>();
+        if (calibrated && options.TypeFactorTensors > 0)
+        {
+            using var calibrator = new KldCalibrator(model, options.CalibrationChunks, options.Threads);
+            factors = TypeFactors(model, tensors, measures, probes, options, calibrator, progress, cancellation);
+        }
+        var table = new ErrorTable(key, profiles, calibrated, calibrationTokens, floor, factors) { MeasureTime = clock.Elapsed };
         if (cachePath is not null)
         {
             Directory.CreateDirectory(options.CacheDirectory!);
             table.Save(cachePath);
         }
         return table;
+    }
+
+    /// <summary>
+    /// Per-type factors. On a few reference tensors (the largest predicted KLD at the middle probe, one per kind), every
+    /// quantized candidate below 8 bpw is probed; with the tensor's floor <c>f</c> (its KLD at Q8_0: activation rounding,
+    /// common to every quantized type) and its reference probe (type R, error e_R, KLD m_R), type T's ratio is
+    /// <c>(m_T − f) / ((m_R − f) · e_T / e_R)</c> (the curves' slope is 1 to within a few percent); the factor is the
+    /// geometric mean over the reference tensors, clamped to [1/4, 4].
+    /// </summary>
+    private static Dictionary<GgmlType, double> TypeFactors(GgufFile model, IReadOnlyList<GgufTensorInfo> tensors, List<List<CandidateMeasure>> measures,
+        List<List<SensitivityProbe>> probes, MeasureOptions options, KldCalibrator calibrator, IProgress<MeasureProgress>? progress, CancellationToken cancellation)
+    {
+        var refs = Enumerable.Range(0, tensors.Count).Where(i => probes[i].Count > 0)
+            .Select(i => (i, Kind: BitAllocator.Kind(tensors[i].Name), Kld: probes[i].OrderBy(p => p.Error).First().Kld))
+            .OrderByDescending(x => x.Kld).DistinctBy(x => x.Kind).Take(options.TypeFactorTensors).Select(x => x.i).ToList();
+        var jobs = new List<(int Tensor, CandidateMeasure Candidate)>();
+        foreach (int i in refs)
+            foreach (var c in measures[i])
+                if (GgmlTypes.Get(c.Type).IsQuantized && c.Error > 0 && (GgmlTypes.Get(c.Type).BitsPerWeight < 8 || c.Type == GgmlType.Q8_0)
+                    && !probes[i].Any(p => p.Type == c.Type))
+                    jobs.Add((i, c));
+        var measured = new Dictionary<(int, GgmlType), double>();
+        foreach (int i in refs) foreach (var p in probes[i]) measured[(i, p.Type)] = p.Kld;
+        int done = 0;
+        foreach (var (i, c) in jobs)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            var t = tensors[i];
+            var bytes = QuantizeTensor(model, t, c.Type, Importance(options.Imatrix, t), options.Threads);
+            measured[(i, c.Type)] = calibrator.Measure(new Dictionary<string, WeightData> { [t.Name] = new WeightData(c.Type, bytes) }, cancellation);
+            progress?.Report(new MeasureProgress("type factors", ++done, jobs.Count));
+        }
+        var logs = new Dictionary<GgmlType, List<double>>();
+        foreach (int i in refs)
+        {
+            double floor = measured.GetValueOrDefault((i, GgmlType.Q8_0), 0);
+            // The reference: the probe with the smaller error (nearest the bits plans use most).
+            var r = probes[i].OrderBy(p => p.Error).First();
+            double sRef = (r.Kld - floor) / r.Error;
+            if (!(sRef > 0)) continue;
+            foreach (var c in measures[i])
+            {
+                if (c.Type == GgmlType.Q8_0 || !measured.TryGetValue((i, c.Type), out double m)) continue;
+                double ratio = Math.Clamp((m - floor) / (sRef * c.Error), 0.25, 4);
+                (logs.TryGetValue(c.Type, out var l) ? l : logs[c.Type] = []).Add(Math.Log(ratio));
+            }
+        }
+        return logs.ToDictionary(kv => kv.Key, kv => Math.Exp(kv.Value.Average()));
     }
 
     /// <summary>The candidates probed: for each probe point, the candidate with the least error among those nearest in bits per weight.</summary>
@@ -279,6 +339,7 @@ public static class ErrorMeasurement
         Add(string.Join(",", types.Select(t => (int)t)));
         Add(string.Join(",", options.ProbeBits.Select(b => b.ToString("R", System.Globalization.CultureInfo.InvariantCulture))));
         Add(options.SampleElements.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Add("type factors " + options.TypeFactorTensors.ToString(System.Globalization.CultureInfo.InvariantCulture));
         return Convert.ToHexStringLower(h.GetHashAndReset())[..32];
     }
 }

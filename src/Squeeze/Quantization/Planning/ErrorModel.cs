@@ -76,8 +76,14 @@ public sealed class TensorErrorProfile
         return Math.Exp(Math.Log(Kld(anchor)) + slope * (le - Math.Log(anchor.Error)));
     }
 
-    /// <summary>The predicted KL divergence of candidate <paramref name="c"/>.</summary>
-    public double Predict(CandidateMeasure c) => Predict(c.Error);
+    /// <summary>
+    /// The predicted KL divergence of candidate <paramref name="c"/>: <see cref="Predict(double)"/> times its type's
+    /// factor (<see cref="ErrorTable.TypeFactors"/>; 1 when none was measured).
+    /// </summary>
+    public double Predict(CandidateMeasure c) => Predict(c.Error) * (TypeFactors?.GetValueOrDefault(c.Type, 1.0) ?? 1.0);
+
+    /// <summary>The table's type factors, set when the profile joins a table.</summary>
+    internal IReadOnlyDictionary<GgmlType, double>? TypeFactors { get; set; }
 
     public override string ToString() => Name;
 }
@@ -85,10 +91,13 @@ public sealed class TensorErrorProfile
 /// <summary>The measured errors of a model's quantizable tensors, as cached and re-planned from.</summary>
 public sealed class ErrorTable
 {
-    public ErrorTable(string key, IReadOnlyList<TensorErrorProfile> tensors, bool calibrated, int calibrationTokens, double baseKldFloor)
+    public ErrorTable(string key, IReadOnlyList<TensorErrorProfile> tensors, bool calibrated, int calibrationTokens, double baseKldFloor,
+        IReadOnlyDictionary<GgmlType, double>? typeFactors = null)
     {
         Key = key;
         Tensors = tensors;
+        TypeFactors = typeFactors ?? new Dictionary<GgmlType, double>();
+        foreach (var t in tensors) t.TypeFactors = TypeFactors;
         Calibrated = calibrated;
         CalibrationTokens = calibrationTokens;
         BaseKldFloor = baseKldFloor;
@@ -98,6 +107,13 @@ public sealed class ErrorTable
     public string Key { get; }
 
     public IReadOnlyList<TensorErrorProfile> Tensors { get; }
+
+    /// <summary>
+    /// Per-type corrections of the error-to-KLD curves: the same weighted error costs the model more or less depending on
+    /// the error's structure (block offsets, codebooks), so each type's measured KLD on a few reference tensors is
+    /// compared with what the curves predict; the geometric mean ratio multiplies that type's predictions everywhere.
+    /// </summary>
+    public IReadOnlyDictionary<GgmlType, double> TypeFactors { get; }
 
     /// <summary>Whether forward-pass probes calibrate the errors into KL divergence.</summary>
     public bool Calibrated { get; }
@@ -124,6 +140,7 @@ public sealed class ErrorTable
         w.Append(Magic).Append('\n');
         w.Append("key ").Append(Key).Append('\n');
         w.Append(inv, $"calibrated {(Calibrated ? 1 : 0)} {CalibrationTokens} {BaseKldFloor:R}\n");
+        foreach (var (type, factor) in TypeFactors.OrderBy(kv => (int)kv.Key)) w.Append(inv, $"factor {(int)type} {factor:R}\n");
         foreach (var t in Tensors)
         {
             w.Append(inv, $"tensor {t.Name} {(int)t.SourceType} {string.Join(",", t.Shape)}\n");
@@ -151,6 +168,7 @@ public sealed class ErrorTable
             var tensors = new List<TensorErrorProfile>();
             string? name = null; GgmlType source = default; long[] shape = [];
             var cands = new List<CandidateMeasure>(); var probes = new List<SensitivityProbe>();
+            var factors = new Dictionary<GgmlType, double>();
             void Flush()
             {
                 if (name is not null) tensors.Add(new TensorErrorProfile(name, shape, source, cands.ToList(), probes.ToList()));
@@ -166,12 +184,13 @@ public sealed class ErrorTable
                         name = f[1]; source = (GgmlType)int.Parse(f[2], inv); shape = f[3].Split(',').Select(s => long.Parse(s, inv)).ToArray();
                         break;
                     case "cand": cands.Add(new((GgmlType)int.Parse(f[1], inv), long.Parse(f[2], inv), double.Parse(f[3], inv))); break;
+                    case "factor": factors[(GgmlType)int.Parse(f[1], inv)] = double.Parse(f[2], inv); break;
                     case "probe": probes.Add(new((GgmlType)int.Parse(f[1], inv), double.Parse(f[2], inv), double.Parse(f[3], inv))); break;
                     default: return null;
                 }
             }
             Flush();
-            return new ErrorTable(key, tensors, calibrated, tokens, floor) { FromCache = true };
+            return new ErrorTable(key, tensors, calibrated, tokens, floor, factors) { FromCache = true };
         }
         catch (Exception e) when (e is FormatException or IndexOutOfRangeException or OverflowException or IOException)
         {
