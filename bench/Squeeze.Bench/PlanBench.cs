@@ -112,7 +112,7 @@ internal static class PlanBench
             double presetCalib = calibScorer.Score(presetPath);
 
             var planClock = Stopwatch.StartNew();
-            var allocation = BitAllocator.Allocate(input, table, PlanTarget.Size(presetBytes), extraHeaderBytes: 256 + imatrixPath.Length + 128);
+            var allocation = BitAllocator.Allocate(input, table, PlanTarget.Size(presetBytes), extraHeaderBytes: BitPlanner.ExtraHeaderBytes(input, imatrix));
             var planTime = planClock.Elapsed;
             string planPath = Path.Combine(outDir, $"{name}-plan-{preset}.gguf");
             ModelQuantizer.Quantize(input, allocation.Plan, planPath, new QuantizeOptions { Imatrix = imatrix, Threads = threads });

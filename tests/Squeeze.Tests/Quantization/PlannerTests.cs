@@ -130,6 +130,13 @@ public class ErrorModelTests
         var steep = new TensorErrorProfile("t", [256, 256], GgmlType.F32, [],
             [new SensitivityProbe(GgmlType.Q2_K, 1.0, 1.0), new SensitivityProbe(GgmlType.Q4_K, 0.1, 1e-4)]);
         Assert.Equal(1e-4 * Math.Pow(0.1, TensorErrorProfile.MaxSlope), steep.Predict(0.01), 1e-12);
+        // The floor (activation rounding, measured at Q8_0) is subtracted before the fit and added back for quantized types only.
+        var floored = new TensorErrorProfile("t", [256, 256], GgmlType.F32,
+            [new CandidateMeasure(GgmlType.Q4_K, 0, 0.1), new CandidateMeasure(GgmlType.F16, 0, 0.1)],
+            [new SensitivityProbe(GgmlType.Q2_K, 1.0, 1e-2 + 1e-5), new SensitivityProbe(GgmlType.Q4_K, 0.01, 1e-4 + 1e-5)], floor: 1e-5);
+        Assert.Equal(1e-3, floored.Predict(0.1), 1e-9);
+        Assert.Equal(1e-3 + 1e-5, floored.Predict(floored.Candidates[0]), 1e-9);
+        Assert.Equal(1e-3, floored.Predict(floored.Candidates[1]), 1e-9);
         // One probe: proportional.
         var one = new TensorErrorProfile("t", [256], GgmlType.F32, [], [new SensitivityProbe(GgmlType.Q4_K, 2, 4)]);
         Assert.Equal(1, one.Predict(0.5), 1e-12);

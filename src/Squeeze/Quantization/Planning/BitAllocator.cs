@@ -271,10 +271,24 @@ public static class BitPlanner
         IReadOnlyList<TensorPin>? pins = null, IProgress<MeasureProgress>? progress = null, CancellationToken cancellation = default)
     {
         var table = ErrorMeasurement.Measure(model, options, progress, cancellation);
-        long extra = 256;
-        if (options.Imatrix is { } im)
-            extra += Encoding.UTF8.GetByteCount(im.FileName) + im.Datasets.Take(1).Sum(d => Encoding.UTF8.GetByteCount(d)) + 128;
-        return (BitAllocator.Allocate(model, table, target, pins, extra), table);
+        return (BitAllocator.Allocate(model, table, target, pins, ExtraHeaderBytes(model, options.Imatrix)), table);
+    }
+
+    /// <summary>
+    /// Bytes the quantized file's header adds to the input's (<see cref="ModelQuantizer"/>'s keys the input lacks:
+    /// quantization version, file type, the imatrix keys); the padded header is at most the input's padded header plus these, padded.
+    /// </summary>
+    public static long ExtraHeaderBytes(GgufFile model, Squeeze.Imatrix.ImportanceMatrix? imatrix)
+    {
+        long Kv(string key, long value) => model.Metadata.Any(kv => kv.Key == key) ? 0 : 8 + Encoding.UTF8.GetByteCount(key) + 4 + value;
+        long Str(string s) => 8 + Math.Min(ModelQuantizer.MaxOverrideStringBytes, Encoding.UTF8.GetByteCount(s));
+        long extra = Kv(GgufKeys.General.QuantizationVersion, 4) + Kv(GgufKeys.General.FileType, 4);
+        if (imatrix is not null)
+        {
+            extra += Kv(GgufKeys.Quantize.ImatrixFile, Str(imatrix.FileName)) + Kv(GgufKeys.Quantize.ImatrixEntriesCount, 4) + Kv(GgufKeys.Quantize.ImatrixChunksCount, 4);
+            if (imatrix.Datasets.Count > 0) extra += Kv(GgufKeys.Quantize.ImatrixDataset, Str(imatrix.Datasets[0]));
+        }
+        return extra;
     }
 
     /// <summary>The plan alone, for <c>squeeze quantize --target-bpw / --target-size</c>.</summary>

@@ -108,6 +108,7 @@ public static class ErrorMeasurement
 
         // 2. Forward-pass probes.
         var probes = tensors.Select(_ => new List<SensitivityProbe>()).ToList();
+        var floors = new double[tensors.Count];
         double floor = 0;
         int calibrationTokens = options.CalibrationChunks.Sum(c => c.Length);
         bool calibrated = calibrationTokens > 0;
@@ -117,8 +118,12 @@ public static class ErrorMeasurement
             floor = calibrator.Measure(new Dictionary<string, WeightData>(), cancellation);
             var probeJobs = new List<(int Tensor, CandidateMeasure Candidate)>();
             for (int i = 0; i < tensors.Count; i++)
+            {
                 foreach (var c in ProbeCandidates(measures[i], options.ProbeBits, tensors[i].Shape[0]))
                     probeJobs.Add((i, c));
+                // The floor: Q8_0, whose weight error is negligible, measures what rounding the activations costs.
+                if (measures[i].FirstOrDefault(m => m.Type == GgmlType.Q8_0) is { } q8) probeJobs.Add((i, q8));
+            }
             int probed = 0;
             foreach (var (i, c) in probeJobs)
             {
@@ -126,16 +131,17 @@ public static class ErrorMeasurement
                 var t = tensors[i];
                 var bytes = QuantizeTensor(model, t, c.Type, Importance(options.Imatrix, t), options.Threads);
                 double kld = calibrator.Measure(new Dictionary<string, WeightData> { [t.Name] = new WeightData(c.Type, bytes) }, cancellation);
-                probes[i].Add(new SensitivityProbe(c.Type, c.Error, kld));
+                if (c.Type == GgmlType.Q8_0) floors[i] = kld;
+                else probes[i].Add(new SensitivityProbe(c.Type, c.Error, kld));
                 progress?.Report(new MeasureProgress("forward-pass probes", ++probed, probeJobs.Count));
             }
         }
-        var profiles = tensors.Select((t, i) => new TensorErrorProfile(t.Name, t.Shape, t.Type, measures[i], probes[i])).ToList();
+        var profiles = tensors.Select((t, i) => new TensorErrorProfile(t.Name, t.Shape, t.Type, measures[i], probes[i], floors[i])).ToList();
         var factors = new Dictionary<GgmlType, double>();
         if (calibrated && options.TypeFactorTensors > 0)
         {
             using var calibrator = new KldCalibrator(model, options.CalibrationChunks, options.Threads);
-            factors = TypeFactors(model, tensors, measures, probes, options, calibrator, progress, cancellation);
+            factors = TypeFactors(model, tensors, measures, probes, floors, options, calibrator, progress, cancellation);
         }
         var table = new ErrorTable(key, profiles, calibrated, calibrationTokens, floor, factors) { MeasureTime = clock.Elapsed };
         if (cachePath is not null)
@@ -154,7 +160,7 @@ public static class ErrorMeasurement
     /// geometric mean over the reference tensors, clamped to [1/4, 4].
     /// </summary>
     private static Dictionary<GgmlType, double> TypeFactors(GgufFile model, IReadOnlyList<GgufTensorInfo> tensors, List<List<CandidateMeasure>> measures,
-        List<List<SensitivityProbe>> probes, MeasureOptions options, KldCalibrator calibrator, IProgress<MeasureProgress>? progress, CancellationToken cancellation)
+        List<List<SensitivityProbe>> probes, double[] floors, MeasureOptions options, KldCalibrator calibrator, IProgress<MeasureProgress>? progress, CancellationToken cancellation)
     {
         var refs = Enumerable.Range(0, tensors.Count).Where(i => probes[i].Count > 0)
             .Select(i => (i, Kind: BitAllocator.Kind(tensors[i].Name), Kld: probes[i].OrderBy(p => p.Error).First().Kld))
@@ -162,8 +168,7 @@ public static class ErrorMeasurement
         var jobs = new List<(int Tensor, CandidateMeasure Candidate)>();
         foreach (int i in refs)
             foreach (var c in measures[i])
-                if (GgmlTypes.Get(c.Type).IsQuantized && c.Error > 0 && (GgmlTypes.Get(c.Type).BitsPerWeight < 8 || c.Type == GgmlType.Q8_0)
-                    && !probes[i].Any(p => p.Type == c.Type))
+                if (GgmlTypes.Get(c.Type).IsQuantized && c.Error > 0 && GgmlTypes.Get(c.Type).BitsPerWeight < 8 && !probes[i].Any(p => p.Type == c.Type))
                     jobs.Add((i, c));
         var measured = new Dictionary<(int, GgmlType), double>();
         foreach (int i in refs) foreach (var p in probes[i]) measured[(i, p.Type)] = p.Kld;
@@ -179,15 +184,15 @@ public static class ErrorMeasurement
         var logs = new Dictionary<GgmlType, List<double>>();
         foreach (int i in refs)
         {
-            double floor = measured.GetValueOrDefault((i, GgmlType.Q8_0), 0);
+            double floor = floors[i];
             // The reference: the probe with the smaller error (nearest the bits plans use most).
             var r = probes[i].OrderBy(p => p.Error).First();
-            double sRef = (r.Kld - floor) / r.Error;
+            double sRef = Math.Max(r.Kld - floor, 0.1 * r.Kld) / r.Error;
             if (!(sRef > 0)) continue;
             foreach (var c in measures[i])
             {
                 if (c.Type == GgmlType.Q8_0 || !measured.TryGetValue((i, c.Type), out double m)) continue;
-                double ratio = Math.Clamp((m - floor) / (sRef * c.Error), 0.25, 4);
+                double ratio = Math.Clamp(Math.Max(m - floor, 0.1 * m) / (sRef * c.Error), 0.25, 4);
                 (logs.TryGetValue(c.Type, out var l) ? l : logs[c.Type] = []).Add(Math.Log(ratio));
             }
         }

@@ -26,8 +26,10 @@ public sealed class TensorErrorProfile
     /// <summary>Slopes of log KLD against log error allowed when extrapolating past the probes (2 = purely quadratic in the error amplitude, as second-order theory says).</summary>
     public const double MinSlope = 0.7, MaxSlope = 1.6;
 
-    public TensorErrorProfile(string name, IReadOnlyList<long> shape, GgmlType sourceType, IReadOnlyList<CandidateMeasure> candidates, IReadOnlyList<SensitivityProbe> probes)
+    public TensorErrorProfile(string name, IReadOnlyList<long> shape, GgmlType sourceType, IReadOnlyList<CandidateMeasure> candidates, IReadOnlyList<SensitivityProbe> probes,
+        double floor = 0)
     {
+        Floor = floor;
         Name = name;
         Shape = shape;
         SourceType = sourceType;
@@ -40,6 +42,13 @@ public sealed class TensorErrorProfile
     public long Elements => Shape.Aggregate(1L, (a, b) => a * b);
     public GgmlType SourceType { get; }
     public IReadOnlyList<CandidateMeasure> Candidates { get; }
+
+    /// <summary>
+    /// The KLD the tensor causes at Q8_0, where its weight error is negligible: what rounding its input activations to
+    /// 8 bits (as every quantized type's matmul does; F16/BF16 weights multiply F16 activations) costs. Part of every
+    /// quantized candidate's prediction and of none of the float ones; subtracted from the probes before the curve fit.
+    /// </summary>
+    public double Floor { get; }
 
     /// <summary>Forward-pass probes, by increasing error. Empty when the model was not calibrated.</summary>
     public IReadOnlyList<SensitivityProbe> Probes { get; }
@@ -55,7 +64,7 @@ public sealed class TensorErrorProfile
         if (error <= 0) return 0;
         var p = Probes;
         if (p.Count == 0) return error;
-        double Kld(SensitivityProbe s) => Math.Max(s.Kld, 1e-12);
+        double Kld(SensitivityProbe s) => Math.Max(s.Kld - Floor, 1e-3 * s.Kld + 1e-12);
         if (p.Count == 1) return Kld(p[0]) * error / p[0].Error;
         double le = Math.Log(error);
         int seg;
@@ -80,7 +89,8 @@ public sealed class TensorErrorProfile
     /// The predicted KL divergence of candidate <paramref name="c"/>: <see cref="Predict(double)"/> times its type's
     /// factor (<see cref="ErrorTable.TypeFactors"/>; 1 when none was measured).
     /// </summary>
-    public double Predict(CandidateMeasure c) => Predict(c.Error) * (TypeFactors?.GetValueOrDefault(c.Type, 1.0) ?? 1.0);
+    public double Predict(CandidateMeasure c) =>
+        Predict(c.Error) * (TypeFactors?.GetValueOrDefault(c.Type, 1.0) ?? 1.0) + (GgmlTypes.Get(c.Type).IsQuantized ? Floor : 0);
 
     /// <summary>The table's type factors, set when the profile joins a table.</summary>
     internal IReadOnlyDictionary<GgmlType, double>? TypeFactors { get; set; }
@@ -130,7 +140,7 @@ public sealed class ErrorTable
     /// <summary>Time spent measuring (zero from the cache).</summary>
     public TimeSpan MeasureTime { get; init; }
 
-    private const string Magic = "squeeze-plan-errors 1";
+    private const string Magic = "squeeze-plan-errors 2";
 
     /// <summary>Writes the table as text (one line per tensor, candidate and probe), atomically.</summary>
     public void Save(string path)
@@ -143,7 +153,7 @@ public sealed class ErrorTable
         foreach (var (type, factor) in TypeFactors.OrderBy(kv => (int)kv.Key)) w.Append(inv, $"factor {(int)type} {factor:R}\n");
         foreach (var t in Tensors)
         {
-            w.Append(inv, $"tensor {t.Name} {(int)t.SourceType} {string.Join(",", t.Shape)}\n");
+            w.Append(inv, $"tensor {t.Name} {(int)t.SourceType} {string.Join(",", t.Shape)} {t.Floor:R}\n");
             foreach (var c in t.Candidates) w.Append(inv, $"cand {(int)c.Type} {c.Bytes} {c.Error:R}\n");
             foreach (var p in t.Probes) w.Append(inv, $"probe {(int)p.Type} {p.Error:R} {p.Kld:R}\n");
         }
@@ -166,12 +176,12 @@ public sealed class ErrorTable
             int tokens = int.Parse(head[2], inv);
             double floor = double.Parse(head[3], inv);
             var tensors = new List<TensorErrorProfile>();
-            string? name = null; GgmlType source = default; long[] shape = [];
+            string? name = null; GgmlType source = default; long[] shape = []; double tensorFloor = 0;
             var cands = new List<CandidateMeasure>(); var probes = new List<SensitivityProbe>();
             var factors = new Dictionary<GgmlType, double>();
             void Flush()
             {
-                if (name is not null) tensors.Add(new TensorErrorProfile(name, shape, source, cands.ToList(), probes.ToList()));
+                if (name is not null) tensors.Add(new TensorErrorProfile(name, shape, source, cands.ToList(), probes.ToList(), tensorFloor));
                 cands.Clear(); probes.Clear();
             }
             for (int i = 3; i < lines.Length - 1; i++)
@@ -182,6 +192,7 @@ public sealed class ErrorTable
                     case "tensor":
                         Flush();
                         name = f[1]; source = (GgmlType)int.Parse(f[2], inv); shape = f[3].Split(',').Select(s => long.Parse(s, inv)).ToArray();
+                        tensorFloor = double.Parse(f[4], inv);
                         break;
                     case "cand": cands.Add(new((GgmlType)int.Parse(f[1], inv), long.Parse(f[2], inv), double.Parse(f[3], inv))); break;
                     case "factor": factors[(GgmlType)int.Parse(f[1], inv)] = double.Parse(f[2], inv); break;
