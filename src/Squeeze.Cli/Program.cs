@@ -17,6 +17,10 @@ public static class Program
             TokenizeCommand.Create(),
             GenerateCommand.Create(),
             PlanCommand.Create(),
+            PerplexityCommand.Create(),
+            BenchCommand.Create(),
+            ReportCommand.Create(),
+            ConvertCommand.Create(),
         };
         return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
     }
