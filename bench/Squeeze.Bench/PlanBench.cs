@@ -112,7 +112,7 @@ internal static class PlanBench
             double presetCalib = calibScorer.Score(presetPath);
 
             var planClock = Stopwatch.StartNew();
-            var allocation = BitAllocator.Allocate(input, table, PlanTarget.Size(presetBytes), extraHeaderBytes: BitPlanner.ExtraHeaderBytes(input, imatrix));
+            var allocation = BitAllocator.Allocate(input, table, PlanTarget.Size(presetBytes), extraHeaderBytes: PresetHeader(presetPath) - input.DataOffset);
             var planTime = planClock.Elapsed;
             string planPath = Path.Combine(outDir, $"{name}-plan-{preset}.gguf");
             ModelQuantizer.Quantize(input, allocation.Plan, planPath, new QuantizeOptions { Imatrix = imatrix, Threads = threads });
@@ -152,6 +152,16 @@ internal static class PlanBench
         ], $"{name}: KL divergence vs bits per weight (wikitext)", "bits per weight", "mean KLD (log10)", logY: true);
         Console.WriteLine($"chart: {chart}; plans, heatmaps and files in {outDir}");
         return 0;
+    }
+
+    /// <summary>
+    /// The preset's header size: the planned file has the same metadata and tensor names, so the same header; budgeting
+    /// with it (rather than the planner's upper bound) gives the plan exactly the preset's bytes for tensor data.
+    /// </summary>
+    private static long PresetHeader(string path)
+    {
+        using var f = GgufFile.Open(path);
+        return f.DataOffset;
     }
 
     private static int Int(string s) => int.Parse(s, CultureInfo.InvariantCulture);
