@@ -224,6 +224,8 @@ public sealed class PlannerSyntheticTests : IDisposable
         Candidates = [GgmlType.IQ2_XS, GgmlType.IQ3_S, GgmlType.IQ4_XS, GgmlType.Q2_K, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q5_K, GgmlType.Q6_K, GgmlType.Q4_0, GgmlType.Q8_0, GgmlType.F16],
         CalibrationChunks = [Enumerable.Range(0, 24).Select(i => (i * 37 + 1) % 320).ToArray()],
         CacheDirectory = cache,
+        TypeFactorTensors = 3,
+        ProbeFloor = true,
     };
 
     [Fact]

@@ -34,7 +34,14 @@ public sealed record MeasureOptions
     /// Reference tensors on which every candidate type is probed to measure the per-type factors
     /// (<see cref="ErrorTable.TypeFactors"/>); 0 turns the factors off.
     /// </summary>
-    public int TypeFactorTensors { get; init; } = 4;
+    public int TypeFactorTensors { get; init; } = 0;
+
+    /// <summary>
+    /// Whether each tensor is also probed at Q8_0 for its activation-rounding floor (<see cref="TensorErrorProfile.Floor"/>).
+    /// Off by default: on tiny-qwen3 the run with floors and type factors (and 6 calibration chunks) did not beat the
+    /// run without them (8 chunks); see docs/PLANNER.md.
+    /// </summary>
+    public bool ProbeFloor { get; init; }
 
     /// <summary>Elements sampled per tensor for the candidate errors (whole rows, evenly strided; all rows when fewer).</summary>
     public long SampleElements { get; init; } = 1 << 19;
@@ -122,7 +129,7 @@ public static class ErrorMeasurement
                 foreach (var c in ProbeCandidates(measures[i], options.ProbeBits, tensors[i].Shape[0]))
                     probeJobs.Add((i, c));
                 // The floor: Q8_0, whose weight error is negligible, measures what rounding the activations costs.
-                if (measures[i].FirstOrDefault(m => m.Type == GgmlType.Q8_0) is { } q8) probeJobs.Add((i, q8));
+                if (options.ProbeFloor && measures[i].FirstOrDefault(m => m.Type == GgmlType.Q8_0) is { } q8) probeJobs.Add((i, q8));
             }
             int probed = 0;
             foreach (var (i, c) in probeJobs)
@@ -344,7 +351,7 @@ public static class ErrorMeasurement
         Add(string.Join(",", types.Select(t => (int)t)));
         Add(string.Join(",", options.ProbeBits.Select(b => b.ToString("R", System.Globalization.CultureInfo.InvariantCulture))));
         Add(options.SampleElements.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        Add("type factors " + options.TypeFactorTensors.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Add("type factors " + options.TypeFactorTensors.ToString(System.Globalization.CultureInfo.InvariantCulture) + (options.ProbeFloor ? " floor" : ""));
         return Convert.ToHexStringLower(h.GetHashAndReset())[..32];
     }
 }
