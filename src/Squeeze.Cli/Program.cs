@@ -12,15 +12,20 @@ public static class Program
     {
         var root = new RootCommand("Squeeze: layer-wise quantization of large language models in GGUF format.")
         {
+            ConvertCommand.Create(),
             InspectCommand.Create(),
-            QuantizeCommand.Create(),
             TokenizeCommand.Create(),
             GenerateCommand.Create(),
             PlanCommand.Create(),
+            ImatrixCommand.Create(),
+            StatsCommand.Create(),
+            QuantizeCommand.Create(),
             PerplexityCommand.Create(),
             BenchCommand.Create(),
             ReportCommand.Create(),
-            ConvertCommand.Create(),
+            DatasetCommand.Create(),
+            RunCommand.Create(),
+            DemoCommand.Create(),
         };
         return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
     }

@@ -18,7 +18,8 @@ public static class HfCheckpoints
     /// <param name="Shards">Number of safetensors files (1: model.safetensors without an index).</param>
     /// <param name="ZeroBias">Qwen2's Q/K/V biases are zero (so that it computes what a Llama with the same weights does).</param>
     public sealed record Spec(string Architecture, int Hidden = 64, int Heads = 4, int KvHeads = 2, int HeadDim = 16, int FeedForward = 128,
-        int Layers = 2, int VocabSize = 151936, string DType = "BF16", int Shards = 2, bool Tied = false, int Seed = 1, bool ZeroBias = false);
+        int Layers = 2, int VocabSize = 151936, string DType = "BF16", int Shards = 2, bool Tied = false, int Seed = 1, bool ZeroBias = false,
+        int Experts = 0, int ExpertsUsed = 0, int ExpertFeedForward = 0);
 
     /// <summary>(name, PyTorch shape) of every tensor, in the order a model's state dict lists them.</summary>
     public static List<(string Name, long[] Shape)> Tensors(Spec s)
@@ -38,13 +39,24 @@ public static class HfCheckpoints
                 list.Add((p + "self_attn.k_proj.bias", [kv]));
                 list.Add((p + "self_attn.v_proj.bias", [kv]));
             }
-            if (s.Architecture == "Qwen3ForCausalLM")
+            if (s.Architecture is "Qwen3ForCausalLM" or "Qwen3MoeForCausalLM")
             {
                 list.Add((p + "self_attn.q_norm.weight", [s.HeadDim]));
                 list.Add((p + "self_attn.k_norm.weight", [s.HeadDim]));
             }
             list.Add((p + "self_attn.o_proj.weight", [s.Hidden, q]));
             list.Add((p + "post_attention_layernorm.weight", [s.Hidden]));
+            if (s.Experts > 0)
+            {
+                list.Add((p + "mlp.gate.weight", [s.Experts, s.Hidden]));
+                for (int e = 0; e < s.Experts; e++)
+                {
+                    list.Add((p + $"mlp.experts.{e}.gate_proj.weight", [s.ExpertFeedForward, s.Hidden]));
+                    list.Add((p + $"mlp.experts.{e}.up_proj.weight", [s.ExpertFeedForward, s.Hidden]));
+                    list.Add((p + $"mlp.experts.{e}.down_proj.weight", [s.Hidden, s.ExpertFeedForward]));
+                }
+                continue;
+            }
             list.Add((p + "mlp.gate_proj.weight", [s.FeedForward, s.Hidden]));
             list.Add((p + "mlp.up_proj.weight", [s.FeedForward, s.Hidden]));
             list.Add((p + "mlp.down_proj.weight", [s.Hidden, s.FeedForward]));
@@ -54,7 +66,7 @@ public static class HfCheckpoints
         return list;
     }
 
-    /// <summary>Random values for a tensor: embeddings and the head of unit scale, layers of 1/sqrt(fan-in), norms near 1.</summary>
+    /// <summary>Random values for a tensor (a function of its name and the seed): embeddings and the head of unit scale, layers of 1/sqrt(fan-in), norms near 1.</summary>
     public static float[] Values(string name, long[] shape, int seed)
     {
         var rng = new Random(seed * 7919 + StableHash(name));
@@ -64,11 +76,9 @@ public static class HfCheckpoints
         bool bias = name.EndsWith(".bias", StringComparison.Ordinal);
         bool unit = name.Contains("embed_tokens", StringComparison.Ordinal) || name.Contains("lm_head", StringComparison.Ordinal);
         float std = norm || bias ? 0.1f : unit ? 1f : 1f / MathF.Sqrt(shape[^1]);
-        for (long i = 0; i < n; i++)
-        {
-            double g = Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
-            x[i] = (norm ? 1f : 0f) + std * (float)g;
-        }
+        // Uniform with the wanted standard deviation: as good as Gaussian here, and cheap for 151936-row embeddings.
+        float a = std * MathF.Sqrt(3f);
+        for (long i = 0; i < n; i++) x[i] = (norm ? 1f : 0f) + a * (2f * rng.NextSingle() - 1f);
         return x;
     }
 
@@ -96,7 +106,7 @@ public static class HfCheckpoints
             ["initializer_range"] = 0.02,
             ["intermediate_size"] = s.FeedForward,
             ["max_position_embeddings"] = 4096,
-            ["model_type"] = s.Architecture switch { "LlamaForCausalLM" => "llama", "Qwen2ForCausalLM" => "qwen2", _ => "qwen3" },
+            ["model_type"] = s.Architecture switch { "LlamaForCausalLM" => "llama", "Qwen2ForCausalLM" => "qwen2", "Qwen3MoeForCausalLM" => "qwen3_moe", _ => "qwen3" },
             ["num_attention_heads"] = s.Heads,
             ["num_hidden_layers"] = s.Layers,
             ["num_key_value_heads"] = s.KvHeads,
@@ -109,10 +119,19 @@ public static class HfCheckpoints
             ["use_cache"] = true,
             ["vocab_size"] = s.VocabSize,
         };
-        if (s.Architecture == "Qwen3ForCausalLM")
+        if (s.Architecture is "Qwen3ForCausalLM" or "Qwen3MoeForCausalLM")
         {
             c["head_dim"] = s.HeadDim;
             c["attention_bias"] = false;
+        }
+        if (s.Experts > 0)
+        {
+            c["num_experts"] = s.Experts;
+            c["num_experts_per_tok"] = s.ExpertsUsed;
+            c["moe_intermediate_size"] = s.ExpertFeedForward;
+            c["decoder_sparse_step"] = 1;
+            c["norm_topk_prob"] = true;
+            c["mlp_only_layers"] = new JsonArray();
         }
         return c;
     }

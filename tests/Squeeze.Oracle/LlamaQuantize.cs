@@ -11,14 +11,17 @@ public static unsafe class LlamaQuantize
 {
     private static int _backend;
 
-    /// <summary>A metadata override: a string, or an integer (which llama.cpp writes as u32).</summary>
-    public sealed record KvOverride(string Key, string? Str = null, long Int = 0);
+    /// <summary>ggml's <c>GGML_TYPE_COUNT</c> at 815a2a591 (the terminator's type).</summary>
+    private const int GgmlTypeCount = 43;
+
+    /// <summary>A metadata override: a string, an integer (which llama.cpp writes as u32), a float or a bool.</summary>
+    public sealed record KvOverride(string Key, string? Str = null, long Int = 0, double? Float = null, bool? Bool = null);
 
     /// <summary>Runs the quantization; returns true on success, false when llama.cpp reports an error.</summary>
     public static bool Run(string input, string output, int fileType, bool pure, int threads,
         IReadOnlyDictionary<string, float[]>? imatrix = null, IReadOnlyList<KvOverride>? overrides = null,
         bool quantizeOutput = true, int? outputTensorType = null, int? tokenEmbeddingType = null, bool allowRequantize = false,
-        IReadOnlyList<(string Pattern, int Type)>? tensorTypes = null)
+        IReadOnlyList<(string Pattern, int Type)>? tensorTypes = null, IReadOnlyList<int>? pruneLayers = null, bool onlyCopy = false, bool dryRun = false)
     {
         OracleLibrary.EnsureLoaded();
         if (Interlocked.Exchange(ref _backend, 1) == 0) Native.llama_backend_init();
@@ -28,12 +31,34 @@ public static unsafe class LlamaQuantize
         p.NThread = threads;
         p.QuantizeOutputTensor = quantizeOutput ? (byte)1 : (byte)0;
         p.AllowRequantize = allowRequantize ? (byte)1 : (byte)0;
+        p.OnlyCopy = onlyCopy ? (byte)1 : (byte)0;
+        p.DryRun = dryRun ? (byte)1 : (byte)0;
         if (outputTensorType is int ot) p.OutputTensorType = ot;
         if (tokenEmbeddingType is int et) p.TokenEmbeddingType = et;
 
         var pins = new List<GCHandle>();
         try
         {
+            if (tensorTypes is { Count: > 0 })
+            {
+                // llama_model_tensor_override: { const char * pattern; enum ggml_type type; } (16 bytes), NULL-terminated.
+                var entries = new long[(tensorTypes.Count + 1) * 2];
+                for (int i = 0; i < tensorTypes.Count; i++)
+                {
+                    pins.Add(GCHandle.Alloc(Encoding.UTF8.GetBytes(tensorTypes[i].Pattern + "\0"), GCHandleType.Pinned));
+                    entries[2 * i] = pins[^1].AddrOfPinnedObject();
+                    entries[2 * i + 1] = tensorTypes[i].Type;
+                }
+                entries[^1] = GgmlTypeCount;
+                pins.Add(GCHandle.Alloc(entries, GCHandleType.Pinned));
+                p.TtOverrides = (void*)pins[^1].AddrOfPinnedObject();
+            }
+            if (pruneLayers is { Count: > 0 })
+            {
+                var layers = pruneLayers.Append(-1).ToArray();
+                pins.Add(GCHandle.Alloc(layers, GCHandleType.Pinned));
+                p.PruneLayers = (int*)pins[^1].AddrOfPinnedObject();
+            }
             if (imatrix is not null)
             {
                 var entries = new LlamaModelImatrixData[imatrix.Count + 1];
@@ -64,7 +89,17 @@ public static unsafe class LlamaQuantize
                     fixed (LlamaModelKvOverride* kv = &kvs[i])
                     {
                         key.CopyTo(new Span<byte>(kv->Key, 128));
-                        if (o.Str is not null)
+                        if (o.Float is double f)
+                        {
+                            kv->Tag = LlamaModelKvOverride.TagFloat;
+                            kv->ValF64 = f;
+                        }
+                        else if (o.Bool is bool b)
+                        {
+                            kv->Tag = LlamaModelKvOverride.TagBool;
+                            kv->ValBool = b ? (byte)1 : (byte)0;
+                        }
+                        else if (o.Str is not null)
                         {
                             kv->Tag = LlamaModelKvOverride.TagStr;
                             // llama-quantize: strncpy(val_str, s, 127); val_str[127] = 0.
@@ -80,19 +115,6 @@ public static unsafe class LlamaQuantize
                 }
                 pins.Add(GCHandle.Alloc(kvs, GCHandleType.Pinned));
                 p.KvOverrides = (LlamaModelKvOverride*)pins[^1].AddrOfPinnedObject();
-            }
-            if (tensorTypes is { Count: > 0 })
-            {
-                // As llama-quantize's --tensor-type / --tensor-type-file: patterns in order, first match wins.
-                var tts = new LlamaModelTensorOverride[tensorTypes.Count + 1];
-                for (int i = 0; i < tensorTypes.Count; i++)
-                {
-                    var pattern = Encoding.UTF8.GetBytes(tensorTypes[i].Pattern.ToLowerInvariant() + "\0");
-                    pins.Add(GCHandle.Alloc(pattern, GCHandleType.Pinned));
-                    tts[i] = new LlamaModelTensorOverride { Pattern = (byte*)pins[^1].AddrOfPinnedObject(), Type = tensorTypes[i].Type };
-                }
-                pins.Add(GCHandle.Alloc(tts, GCHandleType.Pinned));
-                p.TtOverrides = (void*)pins[^1].AddrOfPinnedObject();
             }
             return Native.llama_model_quantize(input, output, &p) == 0;
         }

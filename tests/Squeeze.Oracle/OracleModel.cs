@@ -11,7 +11,10 @@ public sealed unsafe class OracleModel : IDisposable
     /// <param name="threads">CPU threads.</param>
     /// <param name="flashAttention">llama.cpp's flash-attention setting: -1 auto (its default), 0 off, 1 on.</param>
     /// <param name="sequences">n_seq_max: parallel sequences (each gets contextSize / sequences cells, as llama-perplexity sets it up).</param>
-    public OracleModel(string path, int contextSize, int batchSize, int threads = 2, int flashAttention = -1, int sequences = 1)
+    /// <param name="evalCallback">The scheduler's eval callback (<c>cb_eval</c>, as llama-imatrix installs it), or 0.</param>
+    /// <param name="evalUserData">Its user data.</param>
+    public OracleModel(string path, int contextSize, int batchSize, int threads = 2, int flashAttention = -1, int sequences = 1,
+        nint evalCallback = 0, nint evalUserData = 0)
     {
         OracleLibrary.EnsureLoaded();
         Native.llama_backend_init();
@@ -27,6 +30,8 @@ public sealed unsafe class OracleModel : IDisposable
         cp.NThreadsBatch = threads;
         cp.NoPerf = 1;
         cp.FlashAttnType = flashAttention;
+        cp.CbEval = evalCallback;
+        cp.CbEvalUserData = evalUserData;
         _ctx = Native.llama_init_from_model(_model, cp);
         if (_ctx == 0)
         {

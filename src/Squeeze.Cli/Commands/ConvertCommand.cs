@@ -24,16 +24,17 @@ internal static class ConvertCommand
         };
         outtype.AcceptOnlyFromAmong("f32", "f16", "bf16", "q8_0", "auto");
         var vocabOnly = new Option<bool>("--vocab-only") { Description = "Write only the metadata and vocabulary, no tensors." };
+        var pre = new Option<string?>("--pre-tokenizer") { Description = "Record this pre-tokenizer (llama.cpp's name, e.g. qwen2) for a tokenizer convert_hf_to_gguf.py would not recognise." };
         var command = new Command("convert", "Convert a Hugging Face checkpoint (Llama, Qwen2, Qwen3, Qwen3-MoE) to GGUF, as convert_hf_to_gguf.py does.")
         {
-            model, outfile, outtype, vocabOnly,
+            model, outfile, outtype, vocabOnly, pre,
         };
         command.SetAction(p => CommandRunner.Run(() =>
-            Run(p.GetRequiredValue(model), p.GetRequiredValue(outfile), p.GetRequiredValue(outtype), p.GetValue(vocabOnly))));
+            Run(p.GetRequiredValue(model), p.GetRequiredValue(outfile), p.GetRequiredValue(outtype), p.GetValue(vocabOnly), p.GetValue(pre))));
         return command;
     }
 
-    private static int Run(DirectoryInfo model, FileInfo outfile, string outtype, bool vocabOnly)
+    private static int Run(DirectoryInfo model, FileInfo outfile, string outtype, bool vocabOnly, string? preTokenizer)
     {
         if (!model.Exists) throw new InvalidInputException($"model folder not found: {model.FullName}");
         var options = new ConvertOptions
@@ -47,6 +48,7 @@ internal static class ConvertCommand
                 _ => ConvertOutType.Auto,
             },
             VocabOnly = vocabOnly,
+            PreTokenizer = preTokenizer,
         };
         using var cancel = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };

@@ -9,66 +9,122 @@ using Squeeze.Quants;
 namespace Squeeze.Cli.Commands;
 
 /// <summary>
-/// <c>squeeze quantize IN.gguf OUT.gguf TYPE --pure [--imatrix FILE] [--threads N]</c>: every quantizable tensor to
-/// TYPE's tensor type (llama-quantize's <c>--pure</c>), bit-identical to llama.cpp.
+/// <c>squeeze quantize [options] IN.gguf [OUT.gguf] TYPE [NTHREADS]</c>: llama-quantize's command line, with its
+/// mixtures (presets as data), user rules, pruning and metadata overrides, byte-identical to llama.cpp.
 /// </summary>
 internal static class QuantizeCommand
 {
+    /// <summary>The parsed command line.</summary>
+    private sealed record Args(
+        FileInfo Input, string[] Positionals, bool Pure, FileInfo? Imatrix, string[] Include, string[] Exclude, int? Threads,
+        bool AllowRequantize, bool DryRun, bool LeaveOutput, string? OutputType, string? EmbeddingType, string[] TensorTypes,
+        string[] TensorTypeFiles, string? Prune, string[] Overrides);
+
     public static Command Create()
     {
-        var input = new Argument<FileInfo>("input") { Description = "The model to quantize (GGUF, F32/F16/BF16 weights)." };
-        var output = new Argument<FileInfo>("output") { Description = "The GGUF file to write (replaced only when complete)." };
-        var type = new Argument<string>("type")
+        var input = new Argument<FileInfo>("input") { Description = "The model to quantize (GGUF)." };
+        var rest = new Argument<string[]>("[output] type [nthreads]")
         {
-            Description = "A llama.cpp file type (Q4_K_M, IQ3_S, Q8_0, 15, ...) or a ggml type name (nvfp4, mxfp4, ...).",
+            Description = "The GGUF file to write (default: ggml-model-TYPE.gguf beside the input), the file type (Q4_K_M, IQ3_S, 15, COPY, ...) and optionally the thread count.",
+            Arity = new ArgumentArity(1, 3),
         };
-        var pure = new Option<bool>("--pure") { Description = "Quantize every quantizable tensor to the file type's default tensor type (required until presets land)." };
+        var pure = new Option<bool>("--pure") { Description = "No mixture: every quantizable tensor gets the file type's default tensor type (user rules still apply)." };
         var imatrix = new Option<FileInfo?>("--imatrix") { Description = "Importance matrix (llama.cpp's GGUF or legacy .dat format)." };
-        var threads = new Option<int>("--threads", "-t")
-        {
-            Description = "Worker threads.",
-            DefaultValueFactory = _ => Squeeze.Numerics.Workers.DefaultThreads,
-        };
-        var allowRequantize = new Option<bool>("--allow-requantize") { Description = "Allow dequantizing and requantizing tensors that are already quantized." };
         var includeWeights = new Option<string[]>("--include-weights") { Description = "Use the imatrix only for tensors whose names contain this (repeatable)." };
         var excludeWeights = new Option<string[]>("--exclude-weights") { Description = "Do not use the imatrix for tensors whose names contain this (repeatable)." };
+        var threads = new Option<int?>("--threads", "-t") { Description = "Worker threads (default: every core; the positional NTHREADS does the same)." };
+        var allowRequantize = new Option<bool>("--allow-requantize") { Description = "Allow dequantizing and requantizing tensors that are already quantized." };
         var leaveOutput = new Option<bool>("--leave-output-tensor") { Description = "Keep output.weight as it is." };
         var outputType = new Option<string?>("--output-tensor-type") { Description = "ggml type for output.weight (no fallback)." };
         var embeddingType = new Option<string?>("--token-embedding-type") { Description = "ggml type for the token embeddings (no fallback)." };
-        var dryRun = new Option<bool>("--dry-run") { Description = "Print each tensor's type, the reason and the sizes; write nothing." };
-        var command = new Command("quantize", "Quantize a GGUF model, byte-identical to llama-quantize.")
+        var tensorType = new Option<string[]>("--tensor-type")
         {
-            input, output, type, pure, imatrix, includeWeights, excludeWeights, threads, allowRequantize, leaveOutput, outputType, embeddingType, dryRun,
+            Description = "PATTERN=TYPE: tensors whose name matches the regular expression PATTERN (searched, lower-cased) get TYPE; first match wins (repeatable).",
         };
-        command.SetAction(p => CommandRunner.Run(() => Run(
-            p.GetRequiredValue(input), p.GetRequiredValue(output), p.GetRequiredValue(type), p.GetValue(pure),
-            p.GetValue(imatrix), p.GetValue(includeWeights) ?? [], p.GetValue(excludeWeights) ?? [], p.GetValue(threads), p.GetValue(allowRequantize), p.GetValue(dryRun),
-            new PureOptions
-            {
-                QuantizeOutput = !p.GetValue(leaveOutput),
-                OutputTensorType = ParseGgmlType(p.GetValue(outputType), "--output-tensor-type"),
-                TokenEmbeddingType = ParseGgmlType(p.GetValue(embeddingType), "--token-embedding-type"),
-            })));
+        var tensorTypeFile = new Option<string[]>("--tensor-type-file") { Description = "A file of PATTERN=TYPE rules separated by spaces or newlines (after --tensor-type rules)." };
+        var prune = new Option<string?>("--prune-layers") { Description = "Comma-separated layer numbers to remove; later layers are renumbered." };
+        var overrideKv = new Option<string[]>("--override-kv") { Description = "KEY=TYPE:VALUE (int, float, bool, str): set metadata in the output (repeatable)." };
+        var dryRun = new Option<bool>("--dry-run") { Description = "Print each tensor's type and why, the sizes per layer and the bits per weight; write nothing." };
+        var command = new Command("quantize", "Quantize a GGUF model as llama-quantize does (same command line, same bytes).")
+        {
+            input, rest, pure, imatrix, includeWeights, excludeWeights, threads, allowRequantize, leaveOutput, outputType, embeddingType,
+            tensorType, tensorTypeFile, prune, overrideKv, dryRun,
+        };
+        command.SetAction(p => CommandRunner.Run(() => Run(new Args(
+            p.GetRequiredValue(input), p.GetValue(rest) ?? [], p.GetValue(pure), p.GetValue(imatrix), p.GetValue(includeWeights) ?? [],
+            p.GetValue(excludeWeights) ?? [], p.GetValue(threads), p.GetValue(allowRequantize), p.GetValue(dryRun), p.GetValue(leaveOutput),
+            p.GetValue(outputType), p.GetValue(embeddingType), p.GetValue(tensorType) ?? [], p.GetValue(tensorTypeFile) ?? [], p.GetValue(prune),
+            p.GetValue(overrideKv) ?? []))));
         return command;
     }
 
-    private static int Run(FileInfo input, FileInfo output, string typeText, bool pure, FileInfo? imatrixFile, string[] include, string[] exclude, int threads, bool allowRequantize, bool dryRun, PureOptions pureOptions)
+    private static int Run(Args a)
     {
+        // llama-quantize: if the argument after the input is a file type, the output is ggml-model-TYPE.gguf beside the input.
+        var pos = a.Positionals;
+        string? outputPath;
+        string typeText;
+        int next;
+        if (LlamaFileTypes.TryParse(pos[0], out _))
+        {
+            typeText = pos[0];
+            outputPath = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(a.Input.ToString())) ?? ".", $"ggml-model-{LlamaFileTypes.QuantizeName(typeText)}.gguf");
+            next = 1;
+        }
+        else
+        {
+            if (pos.Length < 2) throw new InvalidInputException($"'{pos[0]}' is not a file type, and no file type follows it ({FileTypeList()})");
+            outputPath = pos[0];
+            typeText = pos[1];
+            next = 2;
+        }
         if (!LlamaFileTypes.TryParse(typeText, out var target))
-            throw new InvalidInputException($"'{typeText}' is not a file type ({string.Join(", ", LlamaFileTypes.All.Where(r => r.IsListed).Select(r => r.Name))}) or a ggml type name");
-        if (!pure)
-            throw new InvalidInputException("only --pure quantization is available so far: add --pure (every quantizable tensor gets the type's default tensor type)");
-        if (threads < 1) throw new InvalidInputException($"--threads must be at least 1, not {threads}");
-        if (!input.Exists) throw new FileNotFoundException($"file not found: {input.FullName}", input.FullName);
+            throw new InvalidInputException($"'{typeText}' is not a file type ({FileTypeList()}) or a ggml type name");
+        if (a.Threads is < 1) throw new InvalidInputException($"--threads must be at least 1, not {a.Threads}");
+        int? threads = a.Threads;
+        if (next < pos.Length)
+        {
+            if (!int.TryParse(pos[next], NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int n))
+                throw new InvalidInputException($"invalid thread count '{pos[next]}'");
+            threads = n;
+            next++;
+        }
+        if (next < pos.Length) throw new InvalidInputException($"unexpected argument '{pos[next]}'");
+        // As llama-quantize: NTHREADS of 0 or less means every core.
+        int threadCount = threads is null or < 1 ? Squeeze.Numerics.Workers.DefaultThreads : threads.Value;
+        if (!a.Input.Exists) throw new FileNotFoundException($"file not found: {a.Input.FullName}", a.Input.FullName);
 
-        if (imatrixFile is null && (include.Length > 0 || exclude.Length > 0))
+        if (a.Include.Length > 0 && a.Exclude.Length > 0) throw new InvalidInputException("--include-weights and --exclude-weights cannot be used together");
+        if (a.Imatrix is null && (a.Include.Length > 0 || a.Exclude.Length > 0))
             throw new InvalidInputException("--include-weights and --exclude-weights need --imatrix");
         ImportanceMatrix? importance = null;
-        if (imatrixFile is not null)
+        if (a.Imatrix is not null)
         {
-            if (!imatrixFile.Exists) throw new FileNotFoundException($"file not found: {imatrixFile.FullName}", imatrixFile.FullName);
+            if (!a.Imatrix.Exists) throw new FileNotFoundException($"file not found: {a.Imatrix.FullName}", a.Imatrix.FullName);
             // Recorded as the user spelled it, like llama-quantize records its argument.
-            importance = ImportanceMatrix.Load(imatrixFile.ToString()).Filtered(include, exclude);
+            importance = ImportanceMatrix.Load(a.Imatrix.ToString()).Filtered(a.Include, a.Exclude);
+        }
+
+        var rules = a.TensorTypes.Select(TensorTypeRule.Parse).Concat(a.TensorTypeFiles.SelectMany(TensorTypeRule.ParseFile)).ToList();
+        var planOptions = new PlanOptions
+        {
+            Pure = a.Pure,
+            QuantizeOutput = !a.LeaveOutput,
+            OutputTensorType = ParseGgmlType(a.OutputType, "--output-tensor-type"),
+            TokenEmbeddingType = ParseGgmlType(a.EmbeddingType, "--token-embedding-type"),
+            TensorTypes = rules,
+            PruneLayers = ParsePrune(a.Prune),
+            MetadataOverrides = a.Overrides.Select(MetadataOverride.Parse).ToList(),
+            HasImatrix = importance is { EntryCount: > 0 },
+        };
+
+        using var model = GgufFile.Open(a.Input.FullName);
+        var plan = QuantizationPlan.Build(model, target!, planOptions);
+        string mode = target!.IsCopy ? "copy" : a.Pure ? "pure" : "mixture";
+        if (a.DryRun)
+        {
+            RenderPlan(a.Input, target, mode, plan, importance);
+            return CommandRunner.Ok;
         }
 
         using var cancel = new CancellationTokenSource();
@@ -76,14 +132,7 @@ internal static class QuantizeCommand
         Console.CancelKeyPress += onCancel;
         try
         {
-            using var model = GgufFile.Open(input.FullName);
-            var plan = QuantizationPlan.Pure(model, target!, pureOptions);
-            if (dryRun)
-            {
-                RenderPlan(input, target!, plan);
-                return CommandRunner.Ok;
-            }
-            var options = new QuantizeOptions { Imatrix = importance, Threads = threads, AllowRequantize = allowRequantize };
+            var options = new QuantizeOptions { Imatrix = importance, Threads = threadCount, AllowRequantize = a.AllowRequantize };
             QuantizeSummary summary;
             if (CommandRunner.Interactive)
             {
@@ -91,22 +140,22 @@ internal static class QuantizeCommand
                     .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
                     .Start(ctx =>
                     {
-                        var task = ctx.AddTask($"quantizing to {Markup.Escape(target!.ToString())}", maxValue: 1.0);
+                        var task = ctx.AddTask($"quantizing to {Markup.Escape(target.ToString())}", maxValue: 1.0);
                         var progress = new Reporter(p =>
                         {
                             task.Description = Markup.Escape($"{p.TensorIndex + 1}/{p.TensorCount} {p.TensorName} -> {p.TargetType.Name()}");
                             task.Value = p.Fraction;
                         });
-                        var s = ModelQuantizer.Quantize(model, plan, output.FullName, options, progress, cancel.Token);
+                        var s = ModelQuantizer.Quantize(model, plan, outputPath, options, progress, cancel.Token);
                         task.Value = 1.0;
                         return s;
                     });
             }
             else
             {
-                summary = ModelQuantizer.Quantize(model, plan, output.FullName, options, null, cancel.Token);
+                summary = ModelQuantizer.Quantize(model, plan, outputPath, options, null, cancel.Token);
             }
-            Render(input, target!, summary, importance);
+            Render(a.Input, target, mode, summary, importance, plan);
             return CommandRunner.Ok;
         }
         finally
@@ -115,10 +164,25 @@ internal static class QuantizeCommand
         }
     }
 
-    private static void Render(FileInfo input, QuantizeTarget target, QuantizeSummary s, ImportanceMatrix? importance)
+    private static string FileTypeList() => string.Join(", ", LlamaFileTypes.All.Where(r => r.IsListed).Select(r => r.Name)) + ", COPY";
+
+    private static IReadOnlyList<int> ParsePrune(string? text)
+    {
+        if (text is null) return [];
+        var layers = new List<int>();
+        foreach (var part in text.Split(','))
+        {
+            if (!int.TryParse(part.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out int id))
+                throw new InvalidInputException($"--prune-layers: invalid layer id '{part}'");
+            layers.Add(id);
+        }
+        return layers;
+    }
+
+    private static void Render(FileInfo input, QuantizeTarget target, string mode, QuantizeSummary s, ImportanceMatrix? importance, QuantizationPlan plan)
     {
         var console = AnsiConsole.Console;
-        var table = new Table().Title(Markup.Escape($"{input.Name} -> {Path.GetFileName(s.OutputPath)} ({target}, pure)"))
+        var table = new Table().Title(Markup.Escape($"{input.Name} -> {Path.GetFileName(s.OutputPath)} ({target}, {mode})"))
             .AddColumn("type").AddColumn(new TableColumn("tensors").RightAligned()).AddColumn(new TableColumn("parameters").RightAligned())
             .AddColumn(new TableColumn("bytes").RightAligned()).AddColumn(new TableColumn("bpw").RightAligned());
         foreach (var t in s.ByType)
@@ -127,37 +191,52 @@ internal static class QuantizeCommand
         console.Write(table);
         console.WriteLine($"model size {Format.Bytes(s.InputTensorBytes)} ({Format.Bpw(s.InputBitsPerWeight)} bpw) -> {Format.Bytes(s.OutputTensorBytes)} ({Format.Bpw(s.BitsPerWeight)} bpw); " +
             $"file {Format.Bytes(s.OutputFileBytes)}; {s.Elapsed.TotalSeconds.ToString("0.0", CultureInfo.InvariantCulture)} s");
-        if (s.FallbackCount > 0)
-            console.WriteLine($"{s.FallbackCount} of {s.Tensors.Count} tensors needed a fallback type (rows not a multiple of the block size)");
+        Notes(console, plan);
         if (importance is not null)
             console.WriteLine($"imatrix: {importance.EntryCount} entries; importance weights given to {s.Tensors.Count(t => t.UsedImatrix)} tensors");
+    }
+
+    private static void Notes(IAnsiConsole console, QuantizationPlan plan)
+    {
+        if (plan.Dropped.Count > 0)
+            console.WriteLine($"pruned: {plan.Dropped.Count} tensors removed; block count now {plan.BlockCount?.Value}");
+        if (plan.FallbackCount > 0)
+            console.WriteLine($"{plan.FallbackCount} of {plan.Tensors.Count} tensors needed a fallback type (rows not a multiple of the block size)");
     }
 
     /// <summary>A ggml type name, ignoring case, as llama-quantize's <c>parse_ggml_type</c> reads it.</summary>
     private static GgmlType? ParseGgmlType(string? text, string option)
     {
         if (text is null) return null;
-        if (GgmlTypes.TryParse(text, out var t) && IsWeightType(t)) return t;
+        if (GgmlTypes.TryParse(text, out var t) && TensorTypeRule.IsWeightType(t)) return t;
         throw new InvalidInputException($"{option}: '{text}' is not a ggml type a tensor can be stored in");
     }
 
-    private static bool IsWeightType(GgmlType t) => t is not (GgmlType.Q8_1 or GgmlType.Q8_K or GgmlType.I8 or GgmlType.I16 or GgmlType.I32 or GgmlType.I64 or GgmlType.F64);
-
-    private static void RenderPlan(FileInfo input, QuantizeTarget target, QuantizationPlan plan)
+    private static void RenderPlan(FileInfo input, QuantizeTarget target, string mode, QuantizationPlan plan, ImportanceMatrix? importance)
     {
         var console = AnsiConsole.Console;
-        var table = new Table().Title(Markup.Escape($"{input.Name} as {target}, pure (dry run)"))
+        var table = new Table().Title(Markup.Escape($"{input.Name} as {target}, {mode} (dry run)"))
             .AddColumn(new TableColumn("tensor").NoWrap()).AddColumn("shape").AddColumn("type").AddColumn(new TableColumn("bytes").RightAligned()).AddColumn("reason");
         foreach (var t in plan.Tensors)
-            table.AddTextRow(t.Tensor.Name, string.Join(" x ", t.Tensor.Shape), t.Converts ? $"{t.Tensor.Type.Name()} -> {t.TargetType.Name()}" : t.TargetType.Name(),
+            table.AddTextRow(t.Name, string.Join(" x ", t.Tensor.Shape), t.Converts ? $"{t.Tensor.Type.Name()} -> {t.TargetType.Name()}" : t.TargetType.Name(),
                 Format.Bytes(t.OutputBytes), t.Reason);
         console.Write(table);
-        long elements = plan.Tensors.Sum(t => t.Tensor.ElementCount), before = plan.Tensors.Sum(t => t.Tensor.ByteSize), after = plan.Tensors.Sum(t => t.OutputBytes);
-        console.WriteLine($"model size {Format.Bytes(before)} ({Format.Bpw(before * 8.0 / Math.Max(1, elements))} bpw) -> {Format.Bytes(after)} ({Format.Bpw(after * 8.0 / Math.Max(1, elements))} bpw)");
-        if (plan.FallbackCount > 0)
-            console.WriteLine($"{plan.FallbackCount} of {plan.Tensors.Count} tensors need a fallback type (rows not a multiple of the block size)");
-        var needs = plan.Tensors.Where(t => t.Converts && t.RequiresImatrix).ToList();
-        if (needs.Count > 0) console.WriteLine($"{needs.Count} tensors need an imatrix (--imatrix) for this type");
+
+        var layers = new Table().Title("per layer")
+            .AddColumn("layer").AddColumn(new TableColumn("tensors").RightAligned()).AddColumn(new TableColumn("parameters").RightAligned())
+            .AddColumn(new TableColumn("before").RightAligned()).AddColumn(new TableColumn("after").RightAligned()).AddColumn(new TableColumn("bpw").RightAligned());
+        foreach (var l in plan.ByLayer())
+            layers.AddTextRow(l.Layer < 0 ? "other" : l.Layer.ToString(CultureInfo.InvariantCulture), l.Tensors.ToString(CultureInfo.InvariantCulture),
+                Format.Count(l.Elements), Format.Bytes(l.InputBytes), Format.Bytes(l.OutputBytes), Format.Bpw(l.BitsPerWeight));
+        console.Write(layers);
+
+        long elements = Math.Max(1, plan.Elements);
+        console.WriteLine($"model size {Format.Bytes(plan.InputBytes)} ({Format.Bpw(plan.InputBytes * 8.0 / elements)} bpw) -> " +
+            $"{Format.Bytes(plan.OutputBytes)} ({Format.Bpw(plan.BitsPerWeight)} bpw)");
+        Notes(console, plan);
+        var needs = plan.Tensors.Where(t => t.RequiresImatrix).ToList();
+        if (needs.Count > 0 && importance is not { EntryCount: > 0 })
+            console.WriteLine($"{needs.Count} tensors need an imatrix (--imatrix) for this type: quantizing would be refused without one");
     }
 
     /// <summary>Reports synchronously on the quantizer's thread (System.Progress would post to the thread pool).</summary>

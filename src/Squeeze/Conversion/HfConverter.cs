@@ -26,6 +26,12 @@ public sealed record ConvertOptions
 
     /// <summary>Write only the metadata and vocabulary, no tensors.</summary>
     public bool VocabOnly { get; init; }
+
+    /// <summary>
+    /// The pre-tokenizer to write (a llama.cpp name such as <c>qwen2</c>) instead of the one recognised from the
+    /// check text's token hash: for tokenizers that are not in convert_hf_to_gguf.py's table, such as the demo's.
+    /// </summary>
+    public string? PreTokenizer { get; init; }
 }
 
 /// <summary>Progress of a conversion: bytes of tensor data written so far.</summary>
@@ -109,7 +115,7 @@ public static class HfConverter
         {
             uint fileType = FileTypeFor(options.OutType, checkpoint);
             var tensors = options.VocabOnly ? [] : PlanTensors(checkpoint!, config, arch, h, fileType);
-            var vocab = LoadVocab(folder, arch, h);
+            var vocab = LoadVocab(folder, arch, h, options.PreTokenizer);
             foreach (var t in tensors.Where(t => t.Name is "token_embd.weight" or "output.weight"))
                 if (t.RowCount != vocab.Tokens.Length)
                     throw new InvalidInputException($"{t.Name} has {t.RowCount} rows but the vocabulary has {vocab.Tokens.Length} tokens");
@@ -164,7 +170,7 @@ public static class HfConverter
         return tc.TryGetProperty(key, out var v) && v.ValueKind is JsonValueKind.True or JsonValueKind.False ? v.GetBoolean() : null;
     }
 
-    private static HfVocab LoadVocab(string folder, HfArchitecture arch, Hyperparameters h)
+    private static HfVocab LoadVocab(string folder, HfArchitecture arch, Hyperparameters h, string? preTokenizer)
     {
         if (arch.TriesSentencePiece && File.Exists(Path.Combine(folder, "tokenizer.model")))
             throw new InvalidInputException("the model has a SentencePiece tokenizer.model, which Squeeze does not convert yet (it converts byte-level BPE tokenizer.json vocabularies)");
@@ -179,17 +185,18 @@ public static class HfConverter
                 && dec.TryGetProperty("type", out var dt) && dt.ValueKind == JsonValueKind.String && dt.GetString() == "Sequence")
                 throw new InvalidInputException("tokenizer.json is a SentencePiece-style BPE (byte fallback), which Squeeze does not convert yet");
         }
-        return HfVocab.Load(folder, h.VocabSize);
+        return HfVocab.Load(folder, h.VocabSize, preTokenizer);
     }
 
-    /// <summary>llama.cpp's file type for the out type; "auto" looks at the first 2-D tensor, as the converter does.</summary>
+    /// <summary>llama.cpp's file type for the out type; "auto" looks at the tensors' dtypes, as the converter does.</summary>
     private static uint FileTypeFor(ConvertOutType outType, SafetensorsCheckpoint? checkpoint) => outType switch
     {
         ConvertOutType.F32 => 0,
         ConvertOutType.F16 => 1,
         ConvertOutType.Q8_0 => 7,
         ConvertOutType.BF16 => 32,
-        _ => checkpoint?.Tensors.FirstOrDefault(t => t.Shape.Length >= 2)?.DType switch
+        // The first 2-D tensor stored in BF16 or F16 decides; F32 tensors are passed over.
+        _ => checkpoint?.Tensors.FirstOrDefault(t => t.Shape.Length >= 2 && t.DType != SafetensorsDType.F32)?.DType switch
         {
             SafetensorsDType.BF16 => 32,
             _ => 1,

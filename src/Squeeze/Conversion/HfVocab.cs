@@ -23,6 +23,8 @@ public sealed class HfVocab
 
     private HfVocab() { }
 
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, (string, string)> DetectedPre = new(StringComparer.Ordinal);
+
     /// <summary>Token texts, one per id up to vocab_size.</summary>
     public required string[] Tokens { get; init; }
 
@@ -53,8 +55,11 @@ public sealed class HfVocab
     public bool? NormalizerLowercase { get; init; }
     public bool? NormalizerStripAccents { get; init; }
 
-    /// <summary>Reads the tokenizer files of <paramref name="folder"/> for a model of <paramref name="vocabSize"/> tokens.</summary>
-    public static HfVocab Load(string folder, long? vocabSize)
+    /// <summary>
+    /// Reads the tokenizer files of <paramref name="folder"/> for a model of <paramref name="vocabSize"/> tokens;
+    /// <paramref name="preTokenizer"/>, when given, names the pre-tokenizer instead of the check-text hash.
+    /// </summary>
+    public static HfVocab Load(string folder, long? vocabSize, string? preTokenizer = null)
     {
         string path = Path.Combine(folder, "tokenizer.json");
         if (!File.Exists(path)) throw new InvalidInputException($"tokenizer.json not found in {folder} (Squeeze converts byte-level BPE tokenizers from tokenizer.json)");
@@ -122,7 +127,12 @@ public sealed class HfVocab
         }
 
         var merges = ReadMerges(model);
-        var (pre, hash) = DetectPre(tok, model, tokens, types, merges);
+        // Detection builds a whole tokenizer; the answer depends only on tokenizer.json and the vocabulary size.
+        string key = Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(path))) + "/" + n.ToString(CultureInfo.InvariantCulture);
+        var (pre, hash) = preTokenizer is not null
+            ? PreTokenizerNames.Find(preTokenizer) is not null ? (preTokenizer, "")
+                : throw new InvalidInputException($"'{preTokenizer}' is not a pre-tokenizer Squeeze knows ({string.Join(", ", PreTokenizerNames.Names)})")
+            : DetectedPre.TryGetValue(key, out var known) ? known : DetectedPre[key] = DetectPre(tok, model, tokens, types, merges);
 
         // SpecialVocab: merges and normalizer flags came from tokenizer.json; now special tokens and templates.
         var config = File.Exists(Path.Combine(folder, "tokenizer_config.json"))
@@ -170,8 +180,9 @@ public sealed class HfVocab
                 }
                 if (ptype != "TemplateProcessing") continue;
                 var single = proc.TryGetProperty("single", out var s) && s.ValueKind == JsonValueKind.Array ? s.EnumerateArray().ToList() : [];
-                if (single.Count <= 1) continue;
-                string? first = SpecialTokenId(single[0]);
+                var pair = proc.TryGetProperty("pair", out var pr) && pr.ValueKind == JsonValueKind.Array ? pr.EnumerateArray().ToList() : [];
+                string? first = single.Count > 1 ? SpecialTokenId(single[0]) : null;
+                string? last = single.Count > 1 ? SpecialTokenId(single[^1]) : null;
                 if (!string.IsNullOrEmpty(first))
                 {
                     if (config is null) specialBos = first;
@@ -182,7 +193,6 @@ public sealed class HfVocab
                     }
                     SetAdd("bos", first == specialBos || first == specialCls);
                 }
-                string? last = SpecialTokenId(single[^1]);
                 if (!string.IsNullOrEmpty(last))
                 {
                     if (config is null) specialEos = last;
@@ -194,6 +204,23 @@ public sealed class HfVocab
                         overrides["eos_token"] = specialEos = last;
                     }
                     SetAdd("eos", last == specialEos);
+                }
+                // The pair template "A [sep] [eos] B" (between the leading and trailing special tokens) decides add_sep.
+                if (pair.Count > 0)
+                {
+                    int start = !string.IsNullOrEmpty(first) && SpecialTokenId(pair[0]) == first ? 1 : 0;
+                    int stop = !string.IsNullOrEmpty(last) && SpecialTokenId(pair[^1]) == last ? pair.Count - 1 : pair.Count;
+                    var inner = start < stop ? pair.GetRange(start, stop - start) : [];
+                    if (inner.Count > 0 && SequenceId(inner[0]) == "A" && SequenceId(inner[^1]) == "B" && inner.Count > 2)
+                    {
+                        var middle = inner.GetRange(1, inner.Count - 2);
+                        bool addSep = false;
+                        string? entry = SpecialTokenId(middle[0]);
+                        if (!string.IsNullOrEmpty(entry) && (entry == specialSep || entry == specialEos) && string.IsNullOrEmpty(last)) addSep = true;
+                        if (middle.Count == 2 && SpecialTokenId(middle[1]) is { Length: > 0 } second && (second == specialSep || second == specialEos)) addSep = true;
+                        SetAdd("sep", addSep);
+                        if (addSep && string.IsNullOrEmpty(specialSep) && config is not null) overrides["sep_token"] = specialSep = specialEos;
+                    }
                 }
             }
         }
@@ -308,6 +335,9 @@ public sealed class HfVocab
 
     private static string? Str(JsonElement e, string key) =>
         e.ValueKind == JsonValueKind.Object && e.TryGetProperty(key, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+
+    private static string? SequenceId(JsonElement piece) =>
+        piece.ValueKind == JsonValueKind.Object && piece.TryGetProperty("Sequence", out var sq) ? Str(sq, "id") : null;
 
     private static string? SpecialTokenId(JsonElement piece) =>
         piece.ValueKind == JsonValueKind.Object && piece.TryGetProperty("SpecialToken", out var st) ? Str(st, "id") : null;

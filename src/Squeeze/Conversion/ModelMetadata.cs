@@ -181,9 +181,21 @@ public sealed partial class ModelMetadata
         YamlMappingNode m => m.Children.ToDictionary(kv => ((kv.Key as YamlScalarNode)?.Value) ?? kv.Key.ToString(), kv => Convert(kv.Value), StringComparer.Ordinal),
         YamlSequenceNode s => s.Children.Select(Convert).ToList(),
         YamlScalarNode { Style: YamlDotNet.Core.ScalarStyle.Plain, Value: null or "" or "~" or "null" or "Null" or "NULL" } => null,
+        // PyYAML (YAML 1.1) reads plain yes/no/on/off/true/false as booleans and plain numbers as numbers.
+        YamlScalarNode { Style: YamlDotNet.Core.ScalarStyle.Plain } sc when Yaml11Bool().IsMatch(sc.Value!) => new YamlOther(sc.Value!),
+        YamlScalarNode { Style: YamlDotNet.Core.ScalarStyle.Plain } sc when Yaml11Number().IsMatch(sc.Value!) => new YamlOther(sc.Value!),
         YamlScalarNode sc => sc.Value,
         _ => null,
     };
+
+    /// <summary>A YAML boolean or number: not text, so gguf-py's list fields skip it; its text where a string is needed.</summary>
+    private sealed record YamlOther(string Text);
+
+    [GeneratedRegex(@"^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$")]
+    private static partial Regex Yaml11Bool();
+
+    [GeneratedRegex(@"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?(?:[eE][-+][0-9]+)?|\.[0-9_]+(?:[eE][-+][0-9]+)?|0x[0-9a-fA-F_]+|\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")]
+    private static partial Regex Yaml11Number();
 
     private void ApplyHeuristics(Dictionary<string, object?> card, JsonElement? hf, string folderName, long totalParams)
     {
@@ -248,7 +260,7 @@ public sealed partial class ModelMetadata
             var list = current ?? [];
             if (v is string s) list.Add(s);
             else if (v is List<object?> items) list.AddRange(items.Select(x => x is null ? "None" : AsText(x)));
-            set(list);
+            set(list); // a boolean or number adds nothing, as in gguf-py (an empty list is not written)
         }
 
         // config.json's _name_or_path when it is a model id rather than a path, then the folder's name.
@@ -285,6 +297,7 @@ public sealed partial class ModelMetadata
     private static string AsText(object v) => v switch
     {
         string s => s,
+        YamlOther o => o.Text,
         _ => throw new InvalidInputException($"README.md: expected a text value in the front matter, found a {(v is List<object?> ? "list" : "mapping")}"),
     };
 

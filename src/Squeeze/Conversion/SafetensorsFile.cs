@@ -100,7 +100,10 @@ public sealed unsafe class SafetensorsFile : IDisposable
     {
         var info = new FileInfo(path);
         if (!info.Exists) throw new InvalidInputException($"safetensors file not found: {path}");
-        return new SafetensorsFile(info.FullName, info.Length);
+        // Hugging Face's cache keeps a snapshot's files as symbolic links to blobs: the size is the target's.
+        var target = info.LinkTarget is null ? info : info.ResolveLinkTarget(returnFinalTarget: true) as FileInfo;
+        if (target is null || !target.Exists) throw new InvalidInputException($"safetensors file not found: {path} is a broken link");
+        return new SafetensorsFile(info.FullName, target.Length);
     }
 
     /// <summary>The tensor named <paramref name="name"/>, or null.</summary>

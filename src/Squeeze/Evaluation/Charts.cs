@@ -33,6 +33,8 @@ public static class Charts
         plot.Axes.Bottom.SetTicks(Enumerable.Range(0, cols).Select(i => (double)i).ToArray(), columnLabels.ToArray());
         plot.Axes.Bottom.TickLabelStyle.Rotation = 45;
         plot.Axes.Bottom.TickLabelStyle.Alignment = ScottPlot.Alignment.MiddleLeft;
+        // Rotated labels hang below the axis: reserve room for the longest (about 7 px per character at 45°).
+        plot.Axes.Bottom.MinimumSize = 20 + 7 * columnLabels.Select(l => l.Length).DefaultIfEmpty(0).Max();
         int step = Math.Max(1, rows / 40);
         var ticks = Enumerable.Range(0, rows).Where(r => r % step == 0).ToArray();
         plot.Axes.Left.SetTicks(ticks.Select(r => (double)r).ToArray(), ticks.Select(r => rowLabels[r]).ToArray());

@@ -46,6 +46,9 @@ internal sealed class ChunkEvaluator
         _bos = bos;
         _decoder = decoder(Sequences * contextSize);
         VocabSize = _decoder.VocabSize;
+        // One batch's logits live in one array: n_seq x (n_ctx - n_ctx/2) rows of n_vocab.
+        if ((long)Sequences * RowsPerChunk * VocabSize > Array.MaxLength)
+            throw new InvalidInputException($"{Sequences} chunks of {contextSize} tokens per batch need too many logits ({Sequences} x {RowsPerChunk} x {VocabSize}); use a smaller batch size");
     }
 
     public int ContextSize { get; }

@@ -55,6 +55,14 @@ public sealed class ModelCardReport
     public IReadOnlyList<string> SpeedTests { get; }
 
     /// <summary>
+    /// Whether <paramref name="row"/> is on the size/KLD front: it has a mean KLD and no model of its size or smaller
+    /// has a lower one. These are the candidates worth keeping; the report marks them.
+    /// </summary>
+    public bool IsBestAtSize(ModelCardRow row) =>
+        row.Kld is double kld && !Rows.Any(o => !ReferenceEquals(o, row) && o.Kld is double k && o.Model.FileBytes <= row.Model.FileBytes
+            && (k < kld || k == kld && o.Model.FileBytes < row.Model.FileBytes));
+
+    /// <summary>
     /// Combines results by model file name; a later result of the same kind replaces an earlier one.
     /// <paramref name="reference"/> names the reference model's file (default: the largest).
     /// </summary>
@@ -126,16 +134,18 @@ public sealed class ModelCardReport
     /// <summary>The table's header and cells (text), as both renderings show them.</summary>
     public (IReadOnlyList<string> Header, IReadOnlyList<IReadOnlyList<string>> Cells) Table(bool plain)
     {
+        bool marks = Rows.Count(r => r.Kld is not null) > 1;
         var header = new List<string> { "Model", "Type", "Size", "BPW", "Shrinkage", "PPL", "ρPPL", "PPL ratio", "KLD", "RMS Δp", "Same top p" };
         header.AddRange(TaskNames);
         if (TaskNames.Count > 0) header.Add("Avg tasks");
         header.AddRange(SpeedTests.Select(t => $"{t} t/s"));
+        if (marks && plain) header.Add("Best at size");
         var cells = new List<IReadOnlyList<string>>();
         foreach (var r in Rows)
         {
             var c = new List<string>
             {
-                r.Model.File,
+                marks && !plain && IsBestAtSize(r) ? r.Model.File + " ★" : r.Model.File,
                 r.Model.FileType ?? "",
                 plain ? r.Model.FileBytes.ToString(CultureInfo.InvariantCulture) : Size(r.Model.FileBytes),
                 F(r.Model.BitsPerWeight, "0.00"),
@@ -150,6 +160,7 @@ public sealed class ModelCardReport
             foreach (var t in TaskNames) c.Add(r.Tasks.TryGetValue(t, out var a) ? F(a, "0.00") : "");
             if (TaskNames.Count > 0) c.Add(r.TaskAverage is double avg ? F(avg, "0.00") : "");
             foreach (var t in SpeedTests) c.Add(r.Speed.TryGetValue(t, out var ts) ? F(ts, "0.00") : "");
+            if (marks && plain) c.Add(IsBestAtSize(r) ? "1" : "0");
             cells.Add(c);
         }
         return (header, cells);
@@ -162,6 +173,7 @@ public sealed class ModelCardReport
         s.Append("| ").Append(string.Join(" | ", header)).Append(" |\n");
         s.Append('|').Append(string.Join('|', header.Select((_, i) => i < 2 ? " --- " : " ---: "))).Append("|\n");
         foreach (var row in cells) s.Append("| ").Append(string.Join(" | ", row.Select(EscapeMarkdown))).Append(" |\n");
+        if (Rows.Count(r => r.Kld is not null) > 1) s.Append("\n★ the lowest KL divergence at its size or smaller: the candidates worth keeping.\n");
         if (Reference is not null) s.Append("\nShrinkage is against ").Append(EscapeMarkdown(Reference.Model.File)).Append(". PPL ratio, KLD, RMS Δp and Same top p are against each run's KL-divergence base.\n");
         return s.ToString();
     }
@@ -196,7 +208,7 @@ public sealed class ModelCardReport
             var points = Rows.Where(r => value(r) is not null).OrderBy(r => r.Model.FileBytes).ToList();
             if (points.Count == 0) return;
             Charts.Scatter(path, [new ChartSeries(yLabel, points.Select(r => Scale(r.Model.FileBytes)).ToList(), points.Select(r => value(r)!.Value).ToList(),
-                points.Select(r => r.Model.FileType ?? r.Model.File).ToList())], title, $"file size ({unit})", yLabel, logY);
+                points.Select(r => Path.GetFileNameWithoutExtension(r.Model.File)).ToList())], title, $"file size ({unit})", yLabel, logY);
             written.Add(path);
         }
         Chart(prefix + "-kld.png", r => r.Kld, "KL divergence against file size", "mean KLD", logY: true);

@@ -85,7 +85,9 @@ public sealed unsafe class GgufFile : IDisposable
     /// <exception cref="GgufFormatException">The bytes are not valid GGUF.</exception>
     public static GgufFile Open(string path)
     {
-        long length = new FileInfo(path).Length;
+        // A symbolic link (as in Hugging Face's cache) reports its own length: measure the file it points to.
+        var info = new FileInfo(path);
+        long length = (info.ResolveLinkTarget(returnFinalTarget: true) as FileInfo ?? info).Length;
         if (length < 4)
             throw new GgufFormatException(0, "header.magic", "at least 4 bytes", $"a file of {length} bytes");
         var map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);

@@ -25,7 +25,8 @@ public enum ImatrixFormat
 /// token count and multiplied by <c>ncall</c>.
 /// </param>
 /// <param name="Counts">GGUF: one token count per matrix (the stored float rounded to an integer, as llama.cpp does). Legacy: <c>{ ncall }</c>.</param>
-public sealed record ImatrixEntry(string Name, float[] Sums, long[] Counts);
+/// <param name="InSum">GGUF only, when the file has it: the raw Σx (<c>.in_sum</c>, as eaddario's PR #14891 stores it), same shape as <paramref name="Sums"/>.</param>
+public sealed record ImatrixEntry(string Name, float[] Sums, long[] Counts, float[]? InSum = null);
 
 /// <summary>
 /// An imatrix file read and validated, in either format. <see cref="ImportanceMatrix"/> turns it into the per-column
@@ -34,8 +35,10 @@ public sealed record ImatrixEntry(string Name, float[] Sums, long[] Counts);
 public sealed class ImatrixFile
 {
     private ImatrixFile(ImatrixFormat format, SortedDictionary<string, ImatrixEntry> entries, IReadOnlyList<string> datasets,
-        int chunkCount, int chunkSize, bool hasMetadata)
+        int chunkCount, int chunkSize, bool hasMetadata, LayerImportance? layerImportance = null, ImatrixRunState? runState = null)
     {
+        LayerImportance = layerImportance;
+        RunState = runState;
         Format = format;
         Entries = entries;
         Datasets = datasets;
@@ -63,6 +66,12 @@ public sealed class ImatrixFile
     /// (llama-quantize refuses a GGUF imatrix without them). Legacy files carry no such metadata.
     /// </summary>
     public bool HasMetadata { get; }
+
+    /// <summary>Squeeze's per-layer importance scores, when the GGUF file carries them (docs/FORMATS.md).</summary>
+    public LayerImportance? LayerImportance { get; }
+
+    /// <summary>Where a Squeeze collection stood when it saved this file (for <c>--resume</c>), when recorded.</summary>
+    public ImatrixRunState? RunState { get; }
 
     /// <summary>Reads an imatrix file, choosing the format by its first four bytes ("GGUF" or not), as llama.cpp does.</summary>
     /// <exception cref="ImatrixFormatException">The file is not a valid imatrix.</exception>
@@ -160,11 +169,14 @@ public sealed class ImatrixFile
         int chunkSize = U32Key(file, GgufKeys.Imatrix.ChunkSize);
         bool hasMetadata = datasetsValue is not null && file.ContainsKey(GgufKeys.Imatrix.ChunkCount) && file.ContainsKey(GgufKeys.Imatrix.ChunkSize);
 
-        const string SumsSuffix = ".in_sum2", CountsSuffix = ".counts";
+        const string SumsSuffix = ".in_sum2", CountsSuffix = ".counts", InSumSuffix = ".in_sum";
         var pairs = new SortedDictionary<string, (GgufTensorInfo? Sums, GgufTensorInfo? Counts)>(StringComparer.Ordinal);
+        var inSums = new Dictionary<string, GgufTensorInfo>(StringComparer.Ordinal);
         foreach (var t in file.Tensors)
         {
-            if (t.Name.EndsWith(SumsSuffix, StringComparison.Ordinal))
+            if (t.Name.EndsWith(InSumSuffix, StringComparison.Ordinal))
+                inSums[t.Name[..^InSumSuffix.Length]] = t;
+            else if (t.Name.EndsWith(SumsSuffix, StringComparison.Ordinal))
             {
                 var name = t.Name[..^SumsSuffix.Length];
                 pairs[name] = (t, pairs.GetValueOrDefault(name).Counts);
@@ -174,7 +186,7 @@ public sealed class ImatrixFile
                 var name = t.Name[..^CountsSuffix.Length];
                 pairs[name] = (pairs.GetValueOrDefault(name).Sums, t);
             }
-            // Other tensors (eaddario's .in_sum and .stats) are not needed for quantization.
+            // Other tensors (eaddario's .stats) are derived values Squeeze recomputes.
         }
         if (pairs.Count == 0)
             throw new ImatrixFormatException(file.DataOffset, "tensors", "tensors named <weight>.in_sum2 and <weight>.counts", $"{file.Tensors.Count} other tensors");
@@ -206,9 +218,22 @@ public sealed class ImatrixFile
                         "a finite, non-negative token count", c.ToString("R", System.Globalization.CultureInfo.InvariantCulture));
                 counts[j] = (long)MathF.Round(c, MidpointRounding.AwayFromZero); // lround
             }
-            entries.Add(name, new ImatrixEntry(name, sums, counts));
+            float[]? inSum = null;
+            if (inSums.Remove(name, out var inSumInfo))
+            {
+                if (inSumInfo.Type != GgmlType.F32)
+                    throw new ImatrixFormatException(file.DataOffset + inSumInfo.Offset, $"tensor '{inSumInfo.Name}'.type", "f32", inSumInfo.Type.Name());
+                if (inSumInfo.ElementCount != nval)
+                    throw new ImatrixFormatException(file.DataOffset + inSumInfo.Offset, $"tensor '{inSumInfo.Name}'",
+                        $"{nval} values (as many as {name}{SumsSuffix})", $"{inSumInfo.ElementCount}");
+                inSum = file.GetTensorData<float>(inSumInfo).ToArray();
+            }
+            entries.Add(name, new ImatrixEntry(name, sums, counts, inSum));
         }
-        return new ImatrixFile(ImatrixFormat.Gguf, entries, datasets, chunkCount, chunkSize, hasMetadata);
+        foreach (var (name, t) in inSums)
+            throw new ImatrixFormatException(file.DataOffset + t.Offset, $"entry '{name}'", $"{name}{SumsSuffix} and {name}{CountsSuffix} beside {t.Name}", $"only {t.Name}");
+        return new ImatrixFile(ImatrixFormat.Gguf, entries, datasets, chunkCount, chunkSize, hasMetadata,
+            LayerImportance.Read(file), ImatrixRunState.Read(file));
     }
 
     private static int U32Key(GgufFile file, string key)

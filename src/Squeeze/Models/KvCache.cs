@@ -59,6 +59,26 @@ public sealed class KvCache
         }
     }
 
+    /// <summary>
+    /// Gives <paramref name="destination"/> a copy of every cell of <paramref name="source"/> (keys, values and positions),
+    /// in cell order, so that a prefix decoded once can be continued by several sequences (llama.cpp shares such cells
+    /// between sequences with <c>llama_memory_seq_cp</c>; here they are duplicated, with the same values).
+    /// </summary>
+    public void CopySequence(int source, int destination)
+    {
+        if (source == destination) return;
+        for (int c = 0; c < Capacity; c++)
+        {
+            if (_sequence[c] != source) continue;
+            int copy = Allocate(destination, _position[c]);
+            for (int l = 0; l < _k.Length; l++)
+            {
+                Keys(l, c).CopyTo(Keys(l, copy));
+                Values(l, c).CopyTo(Values(l, copy));
+            }
+        }
+    }
+
     /// <summary>Takes a free cell for a token of <paramref name="sequence"/> at <paramref name="position"/>.</summary>
     internal int Allocate(int sequence, int position)
     {

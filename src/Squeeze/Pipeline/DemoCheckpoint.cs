@@ -36,6 +36,49 @@ public static class DemoCheckpoint
     /// <summary>The shipped evaluation text (for perplexity and KL divergence; never seen by the calibration).</summary>
     public static string EvaluationText => ReadResource("evaluation.txt");
 
+    /// <summary>The shipped data files: calibration.txt, evaluation.txt, hellaswag.txt (llama.cpp's 6-line format), winogrande.csv.</summary>
+    public static readonly string[] DataFiles = ["calibration.txt", "evaluation.txt", "hellaswag.txt", "winogrande.csv"];
+
+    /// <summary>Writes <see cref="DataFiles"/> into <paramref name="folder"/>.</summary>
+    public static void WriteData(string folder)
+    {
+        Directory.CreateDirectory(folder);
+        foreach (var name in DataFiles)
+        {
+            var bytes = Encoding.UTF8.GetBytes(ReadResource(name));
+            AtomicFile.Write(Path.Combine(folder, name), s => s.Write(bytes));
+        }
+    }
+
+    /// <summary>The pipeline <c>squeeze demo</c> runs over the checkpoint and data written beside it (paths relative to the pipeline file).</summary>
+    public static string PipelineYaml(int threads) => $$"""
+        # squeeze demo: the whole process on a RANDOM-weight Qwen3 checkpoint (its numbers mean nothing).
+        source: checkpoint
+        pre_tokenizer: {{PreTokenizer}}
+        base_type: f16
+        output: .
+        threads: {{threads}}
+        calibration: [data/calibration.txt]
+        imatrix: { context: 128 }
+        evaluation:
+          text: data/evaluation.txt
+          context: 128
+          hellaswag: data/hellaswag.txt
+          hellaswag_tasks: 6
+          winogrande: data/winogrande.csv
+          bench: { prompt: 64, generate: 16, repetitions: 2 }
+        candidates:
+          - type: Q8_0
+          - type: Q6_K
+          - type: Q4_K_M
+          - name: Q4_K_M-layerwise
+            type: Q4_K_M
+            rules: ['blk\.[0-1]\.ffn_down=q6_k', 'blk\.[0-1]\.attn_v=q6_k', 'blk\.[2-3]\.ffn_up=q3_k']
+          - type: IQ4_XS
+          - type: Q3_K_M
+          - type: Q2_K
+        """;
+
     /// <summary>Writes the checkpoint folder (created if needed) and returns its path.</summary>
     public static string Write(string folder, Shape? shape = null, int seed = 1234)
     {

@@ -22,8 +22,11 @@ public sealed record PipelineStep(
     Action<StepContext> Run);
 
 /// <summary>What a running step gets: where to write, how to report progress and log, and cancellation.</summary>
-public sealed class StepContext(string outputFolder, Action<double> progress, Action<string> log, CancellationToken cancellation)
+public sealed class StepContext(string step, string outputFolder, Action<double> progress, Action<string> log, CancellationToken cancellation)
 {
+    /// <summary>The step's name (also the name of its log file under <c>logs/</c>).</summary>
+    public string Step { get; } = step;
+
     /// <summary>The pipeline's output folder.</summary>
     public string OutputFolder { get; } = outputFolder;
 
@@ -60,8 +63,16 @@ public sealed class PipelineRunner
     private readonly string _logPath;
     private readonly Lock _logLock = new();
 
-    public PipelineRunner(string outputFolder)
+    private readonly string _tool;
+
+    /// <param name="outputFolder">Where outputs, the cache records and the log go.</param>
+    /// <param name="toolIdentity">
+    /// Identifies the build that runs the steps (part of every key): a different Squeeze may compute differently, so
+    /// its results are not reused.
+    /// </param>
+    public PipelineRunner(string outputFolder, string toolIdentity = "")
     {
+        _tool = toolIdentity;
         _output = Path.GetFullPath(outputFolder);
         Directory.CreateDirectory(_output);
         _cache = new StepCache(_output);
@@ -96,7 +107,7 @@ public sealed class PipelineRunner
             var step = steps[i];
             var inputHashes = step.Inputs.Select(p => KeyValuePair.Create(p.Key,
                 Directory.Exists(p.Value) ? _cache.HashFolder(p.Value) : _cache.HashFile(p.Value)));
-            var key = StepCache.Key(step.Name, step.Settings, inputHashes);
+            var key = StepCache.Key(step.Name, new { tool = _tool, settings = step.Settings }, inputHashes);
             if (_cache.IsDone(step.Name, key, _output, out _))
             {
                 cached.Add(step.Name);
@@ -108,7 +119,7 @@ public sealed class PipelineRunner
             onEvent?.Invoke(new StepEvent(i, steps.Count, step, StepState.Running, 0));
             var stepClock = Stopwatch.StartNew();
             int index = i;
-            var context = new StepContext(_output,
+            var context = new StepContext(step.Name, _output,
                 p => onEvent?.Invoke(new StepEvent(index, steps.Count, step, StepState.Running, p)),
                 line => Log($"{step.Name}: {line}"), cancellation);
             try

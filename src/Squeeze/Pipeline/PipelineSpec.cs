@@ -21,6 +21,12 @@ public sealed class PipelineSpec
     /// <summary>The type of the converted base model: f32, f16 or bf16.</summary>
     public string BaseType { get; set; } = "f16";
 
+    /// <summary>
+    /// The pre-tokenizer to record when converting (llama.cpp's name, e.g. <c>qwen2</c>), for a tokenizer that
+    /// convert_hf_to_gguf's table does not recognise; normally absent.
+    /// </summary>
+    public string? PreTokenizer { get; set; }
+
     /// <summary>The folder that receives models, results, the report and the log.</summary>
     public string Output { get; set; } = "squeeze-out";
 
@@ -116,7 +122,7 @@ public sealed class ImatrixSettings
     public bool ProcessOutput { get; set; }
 
     /// <summary>Which statistic the heatmap shows (a column of <c>squeeze stats</c>).</summary>
-    public string Heatmap { get; set; } = "sum2";
+    public string Heatmap { get; set; } = "sum_sq";
 
     internal void Validate(Action<string> fail)
     {
@@ -137,7 +143,7 @@ public sealed class EvaluationSettings
     /// <summary>At most this many chunks (0 = all).</summary>
     public int Chunks { get; set; }
 
-    /// <summary>llama.cpp's HellaSwag file and how many tasks to score (0 = all).</summary>
+    /// <summary>llama.cpp's HellaSwag file and how many tasks to draw (at most the file's).</summary>
     public string? Hellaswag { get; set; }
     public int HellaswagTasks { get; set; } = 400;
 
@@ -156,7 +162,8 @@ public sealed class EvaluationSettings
         if (Text is null) fail("evaluation.text is required: the text perplexity and KL divergence are measured on");
         if (!exists(Text!)) fail($"evaluation.text '{Text}' does not exist");
         if (Context < 16) fail($"evaluation.context must be at least 16, not {Context}");
-        if (Chunks < 0 || HellaswagTasks < 0 || WinograndeTasks < 0) fail("evaluation chunk and task counts must be 0 (all) or more");
+        if (Chunks < 0 || WinograndeTasks < 0) fail("evaluation chunks and winogrande_tasks must be 0 (all) or more");
+        if (HellaswagTasks < 1) fail($"evaluation.hellaswag_tasks must be at least 1 (llama.cpp draws that many at random), not {HellaswagTasks}");
         if (Hellaswag is not null && !exists(Hellaswag)) fail($"evaluation.hellaswag '{Hellaswag}' does not exist");
         if (Winogrande is not null && !exists(Winogrande)) fail($"evaluation.winogrande '{Winogrande}' does not exist");
         foreach (var set in MultipleChoice)

@@ -78,6 +78,15 @@ public sealed record LlamaFileTypeInfo(LlamaFileType FileType, string Name, Ggml
 /// <param name="IsGgmlTypeName">Whether TYPE named a ggml type rather than a file type.</param>
 public sealed record QuantizeTarget(LlamaFileType FileType, GgmlType TensorType, string Name, bool IsGgmlTypeName)
 {
+    /// <summary>
+    /// llama-quantize's COPY: every tensor is copied as it is, and <c>general.file_type</c> is the input's (F32 is only
+    /// the nominal file type).
+    /// </summary>
+    public bool IsCopy { get; init; }
+
+    /// <summary>COPY.</summary>
+    public static QuantizeTarget Copy { get; } = new(LlamaFileType.F32, GgmlType.F32, "COPY", false) { IsCopy = true };
+
     public override string ToString() => IsGgmlTypeName ? $"{Name} (file type {LlamaFileTypes.Get(FileType).Name})" : Name;
 }
 
@@ -163,6 +172,11 @@ public static class LlamaFileTypes
         target = null;
         if (string.IsNullOrWhiteSpace(text)) return false;
         text = text.Trim();
+        if (text.Equals("COPY", StringComparison.OrdinalIgnoreCase))
+        {
+            target = QuantizeTarget.Copy;
+            return true;
+        }
         if (ByName.TryGetValue(text, out var row))
         {
             target = new(row.FileType, row.DefaultType!.Value, row.Name, false);
@@ -182,10 +196,40 @@ public static class LlamaFileTypes
         return false;
     }
 
+    /// <summary>
+    /// The name llama-quantize gives TYPE (it names the default output <c>ggml-model-NAME.gguf</c>): the matched name or
+    /// alias in capitals (<c>q4_k</c> gives <c>Q4_K</c>); for a number, the first of its names in llama-quantize's
+    /// list (12, 15 and 17 give the aliases <c>Q3_K</c>, <c>Q4_K</c>, <c>Q5_K</c>; 0 gives <c>F32</c>).
+    /// </summary>
+    public static string QuantizeName(string text)
+    {
+        if (!TryParse(text, out var target)) throw new FormatException($"'{text}' is not a file type");
+        text = text.Trim();
+        if (target!.IsCopy) return "COPY";
+        if (uint.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out _))
+        {
+            var row = Get(target.FileType);
+            return row.Aliases.Count > 0 ? row.Aliases[0] : row.Name;
+        }
+        if (ByName.TryGetValue(text, out var named))
+            return named.Aliases.Prepend(named.Name).First(n => n.Equals(text, StringComparison.OrdinalIgnoreCase));
+        return target.Name.ToUpperInvariant();
+    }
+
+    /// <summary>The name of a file type as written to a file, also for ids llama.cpp marks as guessed (1024 set).</summary>
+    public static string DisplayName(LlamaFileType fileType)
+    {
+        uint id = (uint)fileType;
+        if (ById.TryGetValue(fileType, out var row)) return row.Name;
+        if ((id & QuantizationPlan.GuessedFlag) != 0 && ById.TryGetValue((LlamaFileType)(id & ~QuantizationPlan.GuessedFlag), out row))
+            return $"{row.Name} (guessed)";
+        return id.ToString(CultureInfo.InvariantCulture);
+    }
+
     /// <summary>Parses a TYPE argument; throws <see cref="FormatException"/> listing the accepted names.</summary>
     public static QuantizeTarget Parse(string text) =>
         TryParse(text, out var t) ? t! : throw new FormatException(
-            $"'{text}' is not a file type ({string.Join(", ", Rows.Where(r => r.IsListed).Select(r => r.Name))}) or a ggml type name");
+            $"'{text}' is not a file type ({string.Join(", ", Rows.Where(r => r.IsListed).Select(r => r.Name))}, COPY) or a ggml type name");
 
     /// <summary>
     /// The file type recorded when quantizing every tensor to <paramref name="type"/>: the first whose default type

@@ -117,13 +117,20 @@ public static class ModelQuantizer
         writer.Remove(GgufKeys.Split.Index);
         writer.Remove(GgufKeys.Split.Count);
         writer.Remove(GgufKeys.Split.TensorsCount);
-        if (options.Imatrix is { } im)
+        // llama-quantize passes the user's --override-kv first, then the imatrix keys, all as overrides.
+        foreach (var o in plan.MetadataOverrides)
+        {
+            o.Validate();
+            SetAtEnd(writer, o.Key, o.Value);
+        }
+        if (ActiveImatrix(options) is { } im)
         {
             SetAtEnd(writer, GgufKeys.Quantize.ImatrixFile, GgufValue.String(Truncate(im.FileName)));
             if (im.Datasets.Count > 0) SetAtEnd(writer, GgufKeys.Quantize.ImatrixDataset, GgufValue.String(Truncate(im.Datasets[0])));
             SetAtEnd(writer, GgufKeys.Quantize.ImatrixEntriesCount, GgufValue.UInt32((uint)im.EntryCount));
             if (im.ChunkCount > 0) SetAtEnd(writer, GgufKeys.Quantize.ImatrixChunksCount, GgufValue.UInt32((uint)im.ChunkCount));
         }
+        if (plan.BlockCount is { } bc) SetAtEnd(writer, bc.Key, GgufValue.UInt32(bc.Value));
 
         long total = plan.Tensors.Sum(t => t.Tensor.ElementCount);
         long done = 0;
@@ -134,17 +141,17 @@ public static class ModelQuantizer
             int index = i;
             // gguf.cpp writes ggml's dimension count, dropping trailing dimensions of 1 ([4096, 1] becomes [4096]).
             var shape = tp.Tensor.Shape.Take(QuantizableTensors.EffectiveDimensions(tp.Tensor.Shape)).ToArray();
-            writer.AddTensor(tp.Tensor.Name, tp.TargetType, shape, stream =>
+            writer.AddTensor(tp.Name, tp.TargetType, shape, stream =>
             {
                 void Report(long elements)
                 {
-                    progress?.Report(new QuantizeProgress(index, plan.Tensors.Count, tp.Tensor.Name, tp.TargetType, done + elements, total));
+                    progress?.Report(new QuantizeProgress(index, plan.Tensors.Count, tp.Name, tp.TargetType, done + elements, total));
                 }
                 Report(0);
                 if (tp.Converts) Convert(input, tp, importance[index], stream, options, Report, cancellation);
                 else Copy(input, tp.Tensor, stream, Report, cancellation);
                 done += tp.Tensor.ElementCount;
-                results.Add(new TensorResult(tp.Tensor.Name, tp.Tensor.Shape, tp.Tensor.Type, tp.TargetType, tp.Tensor.ByteSize, tp.OutputBytes,
+                results.Add(new TensorResult(tp.Name, tp.Tensor.Shape, tp.Tensor.Type, tp.TargetType, tp.Tensor.ByteSize, tp.OutputBytes,
                     tp.Reason, importance[index] is not null));
             });
         }
@@ -160,14 +167,19 @@ public static class ModelQuantizer
     private static float[]?[] Prepare(QuantizationPlan plan, QuantizeOptions options)
     {
         var importance = new float[]?[plan.Tensors.Count];
-        // First what llama.cpp checks: the imatrix against the model.
+        var imatrix = ActiveImatrix(options);
+        // First what llama.cpp checks: without an imatrix, no tensor may need one (even one that keeps its type)...
+        if (imatrix is null && plan.Tensors.FirstOrDefault(t => t.RequiresImatrix) is { } needy)
+            throw MissingImportance(needy, options);
+        // ...then, tensor by tensor, the imatrix against the model.
         for (int i = 0; i < plan.Tensors.Count; i++)
         {
             var tp = plan.Tensors[i];
             if (!tp.Converts) continue;
             var t = tp.Tensor;
             float[]? w = null;
-            if (options.Imatrix is { } im && im.Find(t.Name) is { } found)
+            // The input's name: with pruned layers the imatrix still names the original blocks.
+            if (imatrix is { } im && im.Find(t.Name) is { } found)
             {
                 if (im.Fits(t, out int size, out long expected)) w = found;
                 // llama.cpp tolerates a token-embedding entry of the wrong size (it "always" mismatches) and quantizes without it.
@@ -202,7 +214,10 @@ public static class ModelQuantizer
         return importance;
     }
 
-    private static QuantizationException MissingImportance(TensorPlan tp, QuantizeOptions options) => new(options.Imatrix is null
+    /// <summary>The imatrix, unless it has no entries (llama-quantize then passes none, and writes no imatrix keys).</summary>
+    private static ImportanceMatrix? ActiveImatrix(QuantizeOptions options) => options.Imatrix is { EntryCount: > 0 } im ? im : null;
+
+    private static QuantizationException MissingImportance(TensorPlan tp, QuantizeOptions options) => new(ActiveImatrix(options) is null
         ? $"tensor '{tp.Tensor.Name}': quantizing to {tp.TargetType.Name()} requires an importance matrix (--imatrix)"
         : $"tensor '{tp.Tensor.Name}': quantizing to {tp.TargetType.Name()} requires importance weights, and the imatrix has none for it", tp.Tensor.Name);
 
@@ -243,6 +258,7 @@ public static class ModelQuantizer
             long bytes = rowBytes * count;
             for (long off = 0; off < bytes; off += int.MaxValue)
                 stream.Write(new ReadOnlySpan<byte>(p + r0 * rowBytes + off, (int)Math.Min(int.MaxValue, bytes - off)));
+            Squeeze.IO.MappedPages.Release(p + r0 * rowBytes, bytes);
             report((r0 + count) * n);
         }
     }
@@ -298,6 +314,8 @@ public static class ModelQuantizer
                     return buffer;
                 }, _ => { });
                 if (badRow != long.MaxValue) throw NonFinite(t, badRow, badCol);
+                // The input rows are done with: keep resident memory at a slice, whatever the model's size.
+                Squeeze.IO.MappedPages.Release(src + r0 * inRow, count * inRow);
                 stream.Write(output, 0, count * outRow);
                 report((r0 + count) * n);
             }

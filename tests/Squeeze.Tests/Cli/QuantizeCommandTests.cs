@@ -1,4 +1,5 @@
 using Squeeze.Gguf;
+using Squeeze.Quants;
 using Xunit;
 
 namespace Squeeze.Tests.Cli;
@@ -51,11 +52,75 @@ public sealed class QuantizeCommandTests : IDisposable
     }
 
     [Fact]
-    public void Without_pure_it_says_what_to_do()
+    public void Mixture_dry_run_gives_rules_layers_and_bits_per_weight()
     {
-        var (code, _, stderr) = CliHarness.Run("quantize", TestData.StoriesModel, Out, "Q4_K_M");
+        var (code, stdout, stderr) = CliHarness.Run("quantize", "--dry-run", TestData.StoriesModel, Out, "Q4_K_M");
+        Assert.True(code == 0, stderr);
+        Assert.Contains("q8_0", stdout); // the output: its 64-wide rows do not fit Q4_K
+        Assert.Contains("fallback", stdout);
+        Assert.Contains("per layer", stdout);
+        Assert.Contains("bpw", stdout);
+        Assert.False(File.Exists(Out));
+    }
+
+    [Fact]
+    public void Output_name_defaults_as_llama_quantize_and_threads_may_follow_the_type()
+    {
+        string input = Path.Combine(_dir, "model.gguf");
+        File.Copy(TestData.StoriesModel, input);
+        var (code, _, stderr) = CliHarness.Run("quantize", input, "15", "2");
+        Assert.True(code == 0, stderr);
+        Assert.True(File.Exists(Path.Combine(_dir, "ggml-model-Q4_K.gguf")));
+        (code, _, stderr) = CliHarness.Run("quantize", input, "q8_0");
+        Assert.Equal(1, code); // stories260K's 172-wide ffn_down rows fit no Q8_0 block
+        Assert.Contains("ffn_down", stderr);
+        (code, _, stderr) = CliHarness.Run("quantize", input, Out, "Q4_K_M", "two");
         Assert.Equal(1, code);
-        Assert.Contains("--pure", stderr);
+        Assert.Contains("thread count", stderr);
+    }
+
+    [Fact]
+    public void Rules_pruning_and_overrides_reach_the_file()
+    {
+        string rules = Path.Combine(_dir, "rules.txt");
+        File.WriteAllText(rules, "blk\\.1\\.ffn_up=q8_0\n");
+        var (code, stdout, stderr) = CliHarness.Run("quantize", "--tensor-type", "ATTN_Q=q5_0", "--tensor-type-file", rules, "--prune-layers", "0,3",
+            "--override-kv", "general.name=str:pruned", "--override-kv", "llama.context_length=int:-64", TestData.StoriesModel, Out, "Q4_K_M", "2");
+        Assert.True(code == 0, stderr);
+        Assert.Contains("pruned: ", stdout);
+        using var f = GgufFile.Open(Out);
+        Assert.Equal(3u, (uint)f["llama.block_count"].Value);
+        Assert.Equal("pruned", f[GgufKeys.General.Name].AsString());
+        Assert.Equal(GgufValue.UInt32(64), f["llama.context_length"]);
+        Assert.Null(f.FindTensor("blk.3.attn_q.weight"));
+        Assert.Equal(GgmlType.Q5_0, f.FindTensor("blk.0.attn_q.weight")!.Type);
+        Assert.Equal(GgmlType.Q8_0, f.FindTensor("blk.1.ffn_up.weight")!.Type);
+    }
+
+    [Theory]
+    [InlineData("--tensor-type", "attn_q", "PATTERN=TYPE")]
+    [InlineData("--tensor-type", "attn_q=q9_9", "not a ggml type")]
+    [InlineData("--tensor-type", "attn_(q=q4_0", "regular expression")]
+    [InlineData("--prune-layers", "1,x", "invalid layer id")]
+    [InlineData("--override-kv", "general.name=text:x", "int, float, bool or str")]
+    [InlineData("--override-kv", "general.flag=bool:yes", "'true' or 'false'")]
+    public void Bad_rules_get_one_line_and_exit_code_1(string option, string value, string message)
+    {
+        var (code, _, stderr) = CliHarness.Run("quantize", option, value, TestData.StoriesModel, Out, "Q4_K_M");
+        Assert.Equal(1, code);
+        Assert.Single(stderr.TrimEnd().Split('\n'));
+        Assert.Contains(message, stderr);
+        Assert.False(File.Exists(Out));
+    }
+
+    [Fact]
+    public void A_type_that_needs_an_imatrix_is_refused_without_one()
+    {
+        // tiny-qwen3's rows fit IQ2_XXS (stories260K's would fall back to IQ4_NL, which needs none).
+        var (code, _, stderr) = CliHarness.Run("quantize", TestData.QwenF16Model, Out, "IQ2_XXS");
+        Assert.Equal(1, code);
+        Assert.Contains("--imatrix", stderr);
+        Assert.False(File.Exists(Out));
     }
 
     [Fact]

@@ -274,3 +274,24 @@ public sealed class SafetensorsCheckpointTests : IDisposable
     public void A_folder_without_weights_is_rejected() =>
         Assert.Throws<InvalidInputException>(() => SafetensorsCheckpoint.Open(_dir));
 }
+
+/// <summary>Hugging Face's cache keeps snapshot files as links to blobs.</summary>
+public sealed class SafetensorsLinkTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("squeeze-st-link-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public void A_shard_behind_a_symbolic_link_is_read_at_its_targets_size()
+    {
+        string blob = Path.Combine(_dir, "blob");
+        HfCheckpoints.WriteSafetensors(blob, [("w", "F32", [2L, 2], HfCheckpoints.Encode("F32", [1f, 2f, 3f, 4f]))]);
+        string link = Path.Combine(_dir, "model.safetensors");
+        File.CreateSymbolicLink(link, blob);
+        using var f = SafetensorsFile.Open(link);
+        var values = new float[4];
+        f.ReadRows(f.Find("w")!, 0, 2, values);
+        Assert.Equal([1f, 2f, 3f, 4f], values);
+    }
+}

@@ -66,6 +66,22 @@ public class GgufRoundTripTests
         finally { dir.Delete(recursive: true); }
     }
 
+    [Fact]
+    public void A_file_behind_a_symbolic_link_opens_at_the_target_size()
+    {
+        var dir = Directory.CreateTempSubdirectory("squeeze-gguf-link-");
+        try
+        {
+            // Hugging Face's cache holds models as links to blobs; the link's own length is that of its target's path.
+            var link = Path.Combine(dir.FullName, "model.gguf");
+            File.CreateSymbolicLink(link, TestData.StoriesModel);
+            using var file = GgufFile.Open(link);
+            Assert.Equal(new FileInfo(TestData.StoriesModel).Length, file.Length);
+            Assert.NotEmpty(file.Tensors);
+        }
+        finally { dir.Delete(recursive: true); }
+    }
+
     [Theory]
     [InlineData(0)]     // no general.alignment: 32
     [InlineData(1)]

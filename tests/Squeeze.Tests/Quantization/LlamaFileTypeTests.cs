@@ -50,7 +50,6 @@ public class LlamaFileTypeTests
     [InlineData("39")] // NVFP4 by number: llama-quantize does not list it
     [InlineData("4")] // removed
     [InlineData("-1")]
-    [InlineData("COPY")]
     public void Rejects_what_is_no_file_type(string text)
     {
         Assert.False(LlamaFileTypes.TryParse(text, out _));
@@ -97,5 +96,21 @@ public class LlamaFileTypeTests
         }
         Assert.Null(LlamaFileTypes.FileTypeFor(GgmlType.Q8_K));
         Assert.Null(LlamaFileTypes.FileTypeFor(GgmlType.Q8_1));
+    }
+
+    [Theory]
+    [InlineData("COPY", "COPY")]
+    [InlineData("copy", "COPY")]
+    [InlineData("15", "Q4_K")]
+    [InlineData("12", "Q3_K")]
+    [InlineData("0", "F32")]
+    [InlineData("q4_k_m", "Q4_K_M")]
+    [InlineData("q5_k", "Q5_K")]
+    [InlineData("iq2_s", "IQ2_S")]
+    public void Copy_parses_and_names_follow_llama_quantize(string text, string name)
+    {
+        Assert.Equal(name, LlamaFileTypes.QuantizeName(text));
+        var t = LlamaFileTypes.Parse(text);
+        Assert.Equal(name == "COPY", t.IsCopy);
     }
 }
