@@ -16,6 +16,7 @@ public static class Program
             InspectCommand.Create(),
             TokenizeCommand.Create(),
             GenerateCommand.Create(),
+            PlanCommand.Create(),
             ImatrixCommand.Create(),
             StatsCommand.Create(),
             QuantizeCommand.Create(),

@@ -11,6 +11,14 @@ public unsafe struct LlamaModelImatrixData
     public nuint Size;
 }
 
+/// <summary><c>llama_model_tensor_override</c> (llama.h at 815a2a591): a regex and a type; NULL pattern ends the array.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct LlamaModelTensorOverride
+{
+    public byte* Pattern;
+    public int Type;
+}
+
 /// <summary><c>llama_model_kv_override</c>: tag, <c>char key[128]</c>, then a union (i64, f64, bool, <c>char[128]</c>) at offset 136.</summary>
 [StructLayout(LayoutKind.Explicit, Size = 264)]
 public unsafe struct LlamaModelKvOverride

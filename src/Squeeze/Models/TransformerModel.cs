@@ -3,6 +3,11 @@ using Squeeze.Quants;
 
 namespace Squeeze.Models;
 
+/// <summary>
+/// A tensor's data held in memory, in <paramref name="Type"/>: its rows as that type stores them.
+/// </summary>
+public sealed record WeightData(GgmlType Type, byte[] Bytes);
+
 /// <summary>One transformer block's weights.</summary>
 public sealed class LayerWeights
 {
@@ -34,10 +39,13 @@ public sealed class TransformerModel : IDisposable
 {
     private readonly bool _ownsFile;
 
-    private TransformerModel(GgufFile file, bool ownsFile)
+    private readonly IReadOnlyDictionary<string, WeightData>? _substitutes;
+
+    private TransformerModel(GgufFile file, bool ownsFile, IReadOnlyDictionary<string, WeightData>? substitutes = null)
     {
         File = file;
         _ownsFile = ownsFile;
+        _substitutes = substitutes;
         Spec = ArchitectureSpec.Find(file.Architecture)
             ?? throw new InvalidInputException($"architecture '{file.Architecture ?? "(none)"}' is not supported (supported: {string.Join(", ", ArchitectureSpec.All.Select(s => s.Name))})");
         Hparams = Hyperparameters.Read(file);
@@ -104,6 +112,12 @@ public sealed class TransformerModel : IDisposable
     /// <summary>A model over an already open file (the caller keeps ownership).</summary>
     public static TransformerModel FromFile(GgufFile file) => new(file, ownsFile: false);
 
+    /// <summary>
+    /// A model over an already open file in which the named weights are replaced by in-memory data (for example one
+    /// tensor quantized to a trial type, to measure what that costs the model's output). The caller keeps ownership.
+    /// </summary>
+    public static TransformerModel FromFile(GgufFile file, IReadOnlyDictionary<string, WeightData> substitutes) => new(file, ownsFile: false, substitutes);
+
     public void Dispose()
     {
         if (_ownsFile) File.Dispose();
@@ -116,6 +130,8 @@ public sealed class TransformerModel : IDisposable
         if (info is null) return null;
         if (!info.Shape.SequenceEqual(shape))
             throw new InvalidInputException($"tensor '{name}' has shape [{string.Join(", ", info.Shape)}], expected [{string.Join(", ", shape)}]");
+        if (_substitutes is not null && _substitutes.TryGetValue(name, out var sub))
+            return new Weight(new GgufTensorInfo(name, sub.Type, info.Shape, info.Offset), role, layer, sub.Bytes);
         return new Weight(File, info, role, layer);
     }
 

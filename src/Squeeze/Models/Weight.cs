@@ -21,6 +21,30 @@ public sealed unsafe class Weight
         Kernel = QuantKernels.Find(info.Type);
     }
 
+    /// <summary>
+    /// A weight whose data is held in memory instead of the file: <paramref name="data"/> holds the rows of
+    /// <paramref name="info"/>, in <c>info.Type</c>. It is copied to the pinned heap, so its address stays put.
+    /// </summary>
+    internal Weight(GgufTensorInfo info, TensorRole role, int layer, byte[] data)
+    {
+        if (data.Length != info.ByteSize)
+            throw new ArgumentException($"{info.Name}: {data.Length} bytes given, {info.ByteSize} needed", nameof(data));
+        var pinned = GC.AllocateUninitializedArray<byte>(data.Length, pinned: true);
+        data.CopyTo(pinned, 0);
+        Info = info;
+        Role = role;
+        Layer = layer;
+        _owned = pinned;
+        Data = pinned.Length == 0 ? null : (byte*)System.Runtime.CompilerServices.Unsafe.AsPointer(ref pinned[0]);
+        Columns = checked((int)info.RowLength);
+        Rows = checked((int)info.RowCount);
+        RowSize = checked((int)info.RowSize);
+        Kernel = QuantKernels.Find(info.Type);
+    }
+
+    /// <summary>Keeps substituted data alive as long as the weight.</summary>
+    private readonly byte[]? _owned;
+
     public GgufTensorInfo Info { get; }
     public string Name => Info.Name;
     public GgmlType Type => Info.Type;
