@@ -12,6 +12,7 @@ public static class Program
     {
         if (args.Length > 0 && args[0] == "quantize") return QuantizeThroughput.Run(args[1..]);
         if (args.Length > 0 && args[0] == "speed") return InferenceSpeed.Run(args[1..]);
+        if (args.Length > 0 && args[0] == "attention") return AttentionSpeed.Run(args[1..]);
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
         return 0;
     }
