@@ -50,6 +50,9 @@ internal sealed class Attention
     private readonly int _heads, _kvHeads, _headDim, _group;
     private readonly float _scale;
 
+    // The layer's cached keys and values widened to f32 once per call (cells [0, UsedEnd)), shared by every query row.
+    private float[] _keys = [], _values = [];
+
     public Attention(int heads, int kvHeads, int headDim, int threads)
     {
         _heads = heads;
@@ -77,6 +80,7 @@ internal sealed class Attention
     public void Run(KvCache cache, int layer, ReadOnlySpan<BatchToken> tokens, float[] q, float[] output)
     {
         var batch = tokens.ToArray();
+        Widen(cache, layer);
         // Vector512 code runs as two 256-bit halves without AVX-512, with the same results.
         bool vector = Simd.Level >= SimdLevel.Avx2;
         switch (Choose(batch.Length, cache.PaddedLength))
@@ -119,6 +123,27 @@ internal sealed class Attention
         }
     }
 
+    private void Widen(KvCache cache, int layer)
+    {
+        int n = cache.UsedEnd * cache.KvDim;
+        if (_keys.Length < n)
+        {
+            _keys = new float[n];
+            _values = new float[n];
+        }
+        var keys = cache.KeyData(layer);
+        var values = cache.ValueData(layer);
+        var wk = _keys;
+        var wv = _values;
+        const int chunk = 16384;
+        Workers.For((n + chunk - 1) / chunk, Threads, (start, end) =>
+        {
+            int from = start * chunk, to = Math.Min(n, end * chunk);
+            ToFloat(keys.AsSpan(from, to - from), wk.AsSpan(from, to - from));
+            ToFloat(values.AsSpan(from, to - from), wv.AsSpan(from, to - from));
+        });
+    }
+
     // ---------------------------------------------------------------- per-cell path (ggml's one_chunk)
 
     /// <summary>Online-softmax state of the query heads that share one key/value head.</summary>
@@ -126,7 +151,7 @@ internal sealed class Attention
     {
         [ThreadStatic] private static PerCellState? _cached;
 
-        public float[] Query = [], Acc = [], M = [], S = [], Key = [], Value = [];
+        public float[] Query = [], Acc = [], M = [], S = [];
         public int Heads, HeadDim;
 
         public static PerCellState ForThread(int heads, int headDim)
@@ -137,7 +162,7 @@ internal sealed class Attention
                 s = new PerCellState
                 {
                     Heads = heads, HeadDim = headDim, Query = new float[heads * headDim], Acc = new float[heads * headDim],
-                    M = new float[heads], S = new float[heads], Key = new float[headDim], Value = new float[headDim],
+                    M = new float[heads], S = new float[heads],
                 };
                 _cached = s;
             }
@@ -171,19 +196,17 @@ internal sealed class Attention
     {
         int dk = _headDim, kvDim = cache.KvDim;
         for (int i = 0; i < q.Length; i++) st.Query[i] = Fp16.Round(q[i]);
-        var keys = cache.KeyData(layer);
-        var values = cache.ValueData(layer);
         var seq = cache.CellSequences;
         var pos = cache.CellPositions;
         for (int c = from; c < to; c++)
         {
             if (seq[c] != token.Sequence || pos[c] > token.Position) continue;
-            ToFloat(keys.AsSpan(c * kvDim + g * dk, dk), st.Key);
-            ToFloat(values.AsSpan(c * kvDim + g * dk, dk), st.Value);
+            var key = _keys.AsSpan(c * kvDim + g * dk, dk);
+            var value = _values.AsSpan(c * kvDim + g * dk, dk);
             for (int h = 0; h < _group; h++)
             {
                 var acc = st.Acc.AsSpan(h * dk, dk);
-                float s = (vector ? DotF16(st.Key, st.Query.AsSpan(h * dk, dk)) : DotF16Reference(st.Key, st.Query.AsSpan(h * dk, dk))) * _scale;
+                float s = (vector ? DotF16(key, st.Query.AsSpan(h * dk, dk)) : DotF16Reference(key, st.Query.AsSpan(h * dk, dk))) * _scale;
                 float m = st.M[h], vs = 1f;
                 if (s > m)
                 {
@@ -198,7 +221,7 @@ internal sealed class Attention
                     vs = MathF.Exp(s - m);
                     st.S[h] += vs;
                 }
-                MadHalf(acc, st.Value, vs, vector);
+                MadHalf(acc, value, vs, vector);
             }
         }
     }
@@ -272,8 +295,6 @@ internal sealed class Attention
         Array.Fill(w.M, float.NegativeInfinity);
         Array.Clear(w.S);
         Array.Clear(w.Acc);
-        var keys = cache.KeyData(layer);
-        var values = cache.ValueData(layer);
         var seq = cache.CellSequences;
         var pos = cache.CellPositions;
         var rowSeq = MemoryMarshal.Cast<int, Vector512<int>>(w.RowSeq.AsSpan());
@@ -302,10 +323,7 @@ internal sealed class Attention
                     w.Visible[j * RowVectors + v] = m;
                     any |= m != Vector512<int>.Zero;
                 }
-                if (!any) continue;
-                seen |= 1UL << j;
-                ToFloat(keys.AsSpan(c * kvDim + g * dk, dk), w.K.AsSpan(j * dk, dk));
-                ToFloat(values.AsSpan(c * kvDim + g * dk, dk), w.V.AsSpan(j * dk, dk));
+                if (any) seen |= 1UL << j;
             }
             if (seen == 0) continue;
 
@@ -319,7 +337,9 @@ internal sealed class Attention
                         for (int v = 0; v < RowVectors; v++) kq[j * RowVectors + v] = negInf;
                     continue;
                 }
-                Scores4(w, j0, dk);
+                int row0 = (ic + j0) * kvDim + g * dk;
+                Scores4(w, _keys, row0, Math.Min(row0 + kvDim, (used - 1) * kvDim + g * dk), Math.Min(row0 + 2 * kvDim, (used - 1) * kvDim + g * dk),
+                    Math.Min(row0 + 3 * kvDim, (used - 1) * kvDim + g * dk), j0, dk);
                 for (int j = j0; j < j0 + 4; j++)
                     for (int v = 0; v < RowVectors; v++)
                         kq[j * RowVectors + v] = (seen >> j & 1) == 0
@@ -380,7 +400,7 @@ internal sealed class Attention
             }
 
             // Values: the accumulator takes one FMA per cell, in cell order.
-            for (int d0 = 0; d0 < dk; d0 += 4) Values4(w, d0, dk, seen);
+            for (int d0 = 0; d0 < dk; d0 += 4) Values4(w, _values, ic * kvDim + g * dk + d0, kvDim, d0, seen);
         }
 
         for (int r = 0; r < (t1 - t0) * _group; r++)
@@ -395,15 +415,13 @@ internal sealed class Attention
 
     /// <summary>Scores of cells j0..j0+3 for all 64 rows: four cells x four row vectors in registers.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Scores4(TiledScratch w, int j0, int dk)
+    private static void Scores4(TiledScratch w, float[] k, int k0, int k1, int k2, int k3, int j0, int dk)
     {
         var qt = MemoryMarshal.Cast<float, Vector512<float>>(w.Qt.AsSpan());
-        var k = w.K;
         Vector512<float> a00 = default, a01 = default, a02 = default, a03 = default;
         Vector512<float> a10 = default, a11 = default, a12 = default, a13 = default;
         Vector512<float> a20 = default, a21 = default, a22 = default, a23 = default;
         Vector512<float> a30 = default, a31 = default, a32 = default, a33 = default;
-        int k0 = j0 * dk, k1 = k0 + dk, k2 = k1 + dk, k3 = k2 + dk;
         for (int d = 0; d < dk; d++)
         {
             var q0 = qt[d * 4]; var q1 = qt[d * 4 + 1]; var q2 = qt[d * 4 + 2]; var q3 = qt[d * 4 + 3];
@@ -428,13 +446,15 @@ internal sealed class Attention
         kq[o + 12] = a30; kq[o + 13] = a31; kq[o + 14] = a32; kq[o + 15] = a33;
     }
 
-    /// <summary>Accumulates the weighted values of the seen cells into dimensions d0..d0+3 of all 64 rows.</summary>
+    /// <summary>
+    /// Accumulates the weighted values of the seen cells of a tile into dimensions d0..d0+3 of all 64 rows
+    /// (<paramref name="v0"/>: where dimension d0 of the tile's first cell is; cells are <paramref name="stride"/> apart).
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Values4(TiledScratch w, int d0, int dk, ulong seen)
+    private static void Values4(TiledScratch w, float[] vrow, int v0, int stride, int d0, ulong seen)
     {
         var acc = MemoryMarshal.Cast<float, Vector512<float>>(w.Acc.AsSpan());
         var p = MemoryMarshal.Cast<float, Vector512<float>>(w.Kq.AsSpan());
-        var vrow = w.V;
         int o0 = d0 * 4, o1 = o0 + 4, o2 = o1 + 4, o3 = o2 + 4;
         var a00 = acc[o0]; var a01 = acc[o0 + 1]; var a02 = acc[o0 + 2]; var a03 = acc[o0 + 3];
         var a10 = acc[o1]; var a11 = acc[o1 + 1]; var a12 = acc[o1 + 2]; var a13 = acc[o1 + 3];
@@ -445,7 +465,7 @@ internal sealed class Attention
             int j = System.Numerics.BitOperations.TrailingZeroCount(seen);
             seen &= seen - 1;
             var p0 = p[j * 4]; var p1 = p[j * 4 + 1]; var p2 = p[j * 4 + 2]; var p3 = p[j * 4 + 3];
-            int vb = j * dk + d0;
+            int vb = v0 + j * stride;
             var b0 = Vector512.Create(vrow[vb]);
             a00 = Vector512.FusedMultiplyAdd(b0, p0, a00); a01 = Vector512.FusedMultiplyAdd(b0, p1, a01);
             a02 = Vector512.FusedMultiplyAdd(b0, p2, a02); a03 = Vector512.FusedMultiplyAdd(b0, p3, a03);
@@ -470,7 +490,7 @@ internal sealed class Attention
         [ThreadStatic] private static TiledScratch? _cached;
 
         public int HeadDim;
-        public float[] Qt = [], Kq = [], Acc = [], K = [], V = [];
+        public float[] Qt = [], Kq = [], Acc = [];
         public float[] M = new float[Rows], S = new float[Rows];
         public int[] RowSeq = new int[Rows], RowPos = new int[Rows];
         public Vector512<int>[] Visible = new Vector512<int>[KvTile * RowVectors];
@@ -483,7 +503,6 @@ internal sealed class Attention
                 s = new TiledScratch
                 {
                     HeadDim = headDim, Qt = new float[headDim * Rows], Kq = new float[KvTile * Rows], Acc = new float[headDim * Rows],
-                    K = new float[KvTile * headDim], V = new float[KvTile * headDim],
                 };
                 _cached = s;
             }
@@ -496,13 +515,10 @@ internal sealed class Attention
     {
         int dk = _headDim, kvDim = cache.KvDim, qDim = _heads * dk, g = head / _group, used = cache.UsedEnd;
         var query = q.AsSpan(t * qDim + head * dk, dk);
-        var keys = cache.KeyData(layer);
-        var values = cache.ValueData(layer);
         var seq = cache.CellSequences;
         var pos = cache.CellPositions;
         var acc = new float[dk];
         var kq = new float[KvTile];
-        var row = new float[dk];
         float m = float.NegativeInfinity, s = 0f;
         Span<float> p = stackalloc float[Lanes];
         for (int ic = 0; ic < used; ic += KvTile)
@@ -512,7 +528,7 @@ internal sealed class Attention
                 int c = ic + j;
                 kq[j] = float.NegativeInfinity;
                 if (c >= used || seq[c] != batch[t].Sequence || pos[c] > batch[t].Position) continue;
-                ToFloat(keys.AsSpan(c * kvDim + g * dk, dk), row);
+                var row = _keys.AsSpan(c * kvDim + g * dk, dk);
                 float a = 0f;
                 for (int d = 0; d < dk; d++) a = MathF.FusedMultiplyAdd(row[d], query[d], a);
                 kq[j] = a * _scale;
@@ -538,7 +554,7 @@ internal sealed class Attention
             for (int j = 0; j < KvTile; j++)
             {
                 if (kq[j] == 0f) continue; // adds exact zeros
-                ToFloat(values.AsSpan((ic + j) * kvDim + g * dk, dk), row);
+                var row = _values.AsSpan((ic + j) * kvDim + g * dk, dk);
                 for (int d = 0; d < dk; d++) acc[d] = MathF.FusedMultiplyAdd(row[d], kq[j], acc[d]);
             }
         }
