@@ -60,6 +60,17 @@ internal static class AttentionSpeed
             }
         }
 
+        if (Environment.GetEnvironmentVariable("SQUEEZE_ATTN_PARTS") == "1")
+        {
+            var small = new KvCache(1, kvDim, 128);
+            for (int i = 0; i < 128; i++) small.Store(0, small.Allocate(0, i), k, v);
+            var one = new[] { new BatchToken(0, 127) };
+            var wide = new float[128 * kvDim];
+            double conv = Best(reps, () => { for (int r = 0; r < 100; r++) System.Numerics.Tensors.TensorPrimitives.ConvertToSingle(System.Runtime.InteropServices.MemoryMarshal.Cast<ushort, Half>(small.KeyData(0).AsSpan()), wide); });
+            double run = Best(reps, () => { for (int r = 0; r < 100; r++) attention.Run(small, 0, one, q, output); });
+            double plain = Best(reps, () => { for (int r = 0; r < 100; r++) Plain(small, one, q, output, threads); });
+            Console.WriteLine($"100 x: convert 128 cells of keys {conv:0.0} ms; Run one token over 128 cells {run:0.0} ms; plain {plain:0.0} ms");
+        }
         Console.WriteLine($"attention of a Qwen3-0.6B shape, {Layers} layers, threads {threads}, SIMD {Simd.Level}: milliseconds per run (best of {reps})");
         Console.WriteLine();
         // ggml's own kernel on the same cache (one graph per layer; the copy into ggml tensors is included).

@@ -128,8 +128,10 @@ internal sealed class Attention
         int n = cache.UsedEnd * cache.KvDim;
         if (_keys.Length < n)
         {
-            _keys = new float[n];
-            _values = new float[n];
+            // Grows geometrically: decoding adds a cell per call.
+            int size = (int)Math.Min((long)cache.Capacity * cache.KvDim, Math.Max(n, 2L * _keys.Length));
+            _keys = new float[size];
+            _values = new float[size];
         }
         var keys = cache.KeyData(layer);
         var values = cache.ValueData(layer);
@@ -565,8 +567,38 @@ internal sealed class Attention
 
     // ---------------------------------------------------------------- ggml's vector primitives, exactly
 
-    private static void ToFloat(ReadOnlySpan<ushort> h, Span<float> f) =>
-        TensorPrimitives.ConvertToSingle(MemoryMarshal.Cast<ushort, Half>(h), f);
+    /// <summary>
+    /// Exact fp16-to-float widening of a run (F. Giesen's bit method, as <see cref="Fp16.ToFloat(ushort)"/>), 32 values
+    /// per step: several times faster than <see cref="TensorPrimitives.ConvertToSingle(ReadOnlySpan{Half}, Span{float})"/>.
+    /// </summary>
+    internal static void ToFloat(ReadOnlySpan<ushort> h, Span<float> f)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated || Vector256.IsHardwareAccelerated)
+        {
+            ref ushort ph = ref MemoryMarshal.GetReference(h);
+            ref float pf = ref MemoryMarshal.GetReference(f);
+            for (; i + 32 <= h.Length; i += 32)
+            {
+                var (lo, hi) = Vector512.Widen(Vector512.LoadUnsafe(ref ph, (nuint)i));
+                Widen(lo).StoreUnsafe(ref pf, (nuint)i);
+                Widen(hi).StoreUnsafe(ref pf, (nuint)(i + 16));
+            }
+        }
+        for (; i < h.Length; i++) f[i] = Fp16.ToFloat(h[i]);
+    }
+
+    private static Vector512<float> Widen(Vector512<uint> h)
+    {
+        var shiftedExp = Vector512.Create(0x7c00u << 13);
+        var o = (h & Vector512.Create(0x7fffu)) << 13;
+        var exp = o & shiftedExp;
+        o += Vector512.Create((127u - 15) << 23);
+        o = Vector512.ConditionalSelect(Vector512.Equals(exp, shiftedExp), o + Vector512.Create((128u - 16) << 23), o);
+        var sub = ((o + Vector512.Create(1u << 23)).AsSingle() - Vector512.Create(1f / 16384f)).AsUInt32();
+        o = Vector512.ConditionalSelect(Vector512.Equals(exp, Vector512<uint>.Zero), sub, o);
+        return (o | (h & Vector512.Create(0x8000u)) << 16).AsSingle();
+    }
 
     /// <summary>
     /// <c>_mm512_reduce_add_ps</c> as GCC expands it: upper 8 + lower 8, upper 4 + lower 4, then (0+2) + (1+3).
