@@ -50,6 +50,10 @@ internal sealed class Attention
     private readonly int _heads, _kvHeads, _headDim, _group;
     private readonly float _scale;
 
+    // Scratch reused across calls, owned by this instance (not per thread, so nothing outlives it on pool threads).
+    private readonly System.Collections.Concurrent.ConcurrentBag<PerCellState> _perCell = [];
+    private readonly System.Collections.Concurrent.ConcurrentBag<TiledScratch> _tiled = [];
+
     // The layer's cached keys and values widened to f32 once per call (cells [0, UsedEnd)), shared by every query row.
     private float[] _keys = [], _values = [];
 
@@ -110,7 +114,7 @@ internal sealed class Attention
             default:
                 Workers.For(batch.Length * _kvHeads, Threads, (start, end) =>
                 {
-                    var state = PerCellState.ForThread(_group, _headDim);
+                    var state = TakePerCell();
                     for (int job = start; job < end; job++)
                     {
                         int t = job / _kvHeads, g = job % _kvHeads;
@@ -118,6 +122,7 @@ internal sealed class Attention
                         PerCell(cache, layer, batch[t], g, q.AsSpan(t * _heads * _headDim + g * _group * _headDim, _group * _headDim), 0, cache.UsedEnd, state, vector);
                         state.Finish(output.AsSpan(t * _heads * _headDim + g * _group * _headDim, _group * _headDim));
                     }
+                    _perCell.Add(state);
                 });
                 break;
         }
@@ -128,10 +133,10 @@ internal sealed class Attention
         int n = cache.UsedEnd * cache.KvDim;
         if (_keys.Length < n)
         {
-            // Grows geometrically: decoding adds a cell per call.
-            int size = (int)Math.Min((long)cache.Capacity * cache.KvDim, Math.Max(n, 2L * _keys.Length));
-            _keys = new float[size];
-            _values = new float[size];
+            // Sized to the whole cache once (one layer's worth, 1/LayerCount of the cache in f32 x2): it never grows
+            // again, however many chunks or tokens follow.
+            _keys = new float[(long)cache.Capacity * cache.KvDim];
+            _values = new float[(long)cache.Capacity * cache.KvDim];
         }
         var keys = cache.KeyData(layer);
         var values = cache.ValueData(layer);
@@ -149,27 +154,18 @@ internal sealed class Attention
     // ---------------------------------------------------------------- per-cell path (ggml's one_chunk)
 
     /// <summary>Online-softmax state of the query heads that share one key/value head.</summary>
+    private PerCellState TakePerCell() => _perCell.TryTake(out var s) ? s : PerCellState.Create(_group, _headDim);
+
     private sealed class PerCellState
     {
-        [ThreadStatic] private static PerCellState? _cached;
-
         public float[] Query = [], Acc = [], M = [], S = [];
         public int Heads, HeadDim;
 
-        public static PerCellState ForThread(int heads, int headDim)
+        public static PerCellState Create(int heads, int headDim) => new()
         {
-            var s = _cached;
-            if (s is null || s.Heads != heads || s.HeadDim != headDim)
-            {
-                s = new PerCellState
-                {
-                    Heads = heads, HeadDim = headDim, Query = new float[heads * headDim], Acc = new float[heads * headDim],
-                    M = new float[heads], S = new float[heads],
-                };
-                _cached = s;
-            }
-            return s;
-        }
+            Heads = heads, HeadDim = headDim, Query = new float[heads * headDim], Acc = new float[heads * headDim],
+            M = new float[heads], S = new float[heads],
+        };
 
         public void Reset()
         {
@@ -237,7 +233,7 @@ internal sealed class Attention
         var partAcc = new float[chunks * _heads * dk];
         Workers.For(chunks * _kvHeads, Threads, (start, end) =>
         {
-            var state = PerCellState.ForThread(_group, dk);
+            var state = TakePerCell();
             for (int job = start; job < end; job++)
             {
                 int ch = job / _kvHeads, g = job % _kvHeads;
@@ -247,6 +243,7 @@ internal sealed class Attention
                 state.S.CopyTo(partS, ch * _heads + g * _group);
                 state.Acc.CopyTo(partAcc, (ch * _heads + g * _group) * dk);
             }
+            _perCell.Add(state);
         });
         // ggml_flash_attn_ext_reduce_partials: chunks merged in order; the compiled code fuses acc*scale_old + (chunk*scale_new).
         var acc = new float[dk];
@@ -282,8 +279,14 @@ internal sealed class Attention
     /// </summary>
     private void TiledBlock(KvCache cache, int layer, BatchToken[] batch, int t0, int t1, int g, float[] q, float[] output)
     {
+        var w = _tiled.TryTake(out var taken) ? taken : TiledScratch.Create(_headDim);
+        try { TiledBlock(cache, layer, batch, t0, t1, g, q, output, w); }
+        finally { _tiled.Add(w); }
+    }
+
+    private void TiledBlock(KvCache cache, int layer, BatchToken[] batch, int t0, int t1, int g, float[] q, float[] output, TiledScratch w)
+    {
         int dk = _headDim, kvDim = cache.KvDim, qDim = _heads * dk, used = cache.UsedEnd;
-        var w = TiledScratch.ForThread(dk);
         // Lanes: row r = (token t0 + r / group, head g*group + r % group); unused lanes see no cell.
         for (int r = 0; r < Rows; r++)
         {
@@ -489,27 +492,16 @@ internal sealed class Attention
 
     private sealed class TiledScratch
     {
-        [ThreadStatic] private static TiledScratch? _cached;
-
         public int HeadDim;
         public float[] Qt = [], Kq = [], Acc = [];
         public float[] M = new float[Rows], S = new float[Rows];
         public int[] RowSeq = new int[Rows], RowPos = new int[Rows];
         public Vector512<int>[] Visible = new Vector512<int>[KvTile * RowVectors];
 
-        public static TiledScratch ForThread(int headDim)
+        public static TiledScratch Create(int headDim) => new()
         {
-            var s = _cached;
-            if (s is null || s.HeadDim != headDim)
-            {
-                s = new TiledScratch
-                {
-                    HeadDim = headDim, Qt = new float[headDim * Rows], Kq = new float[KvTile * Rows], Acc = new float[headDim * Rows],
-                };
-                _cached = s;
-            }
-            return s;
-        }
+            HeadDim = headDim, Qt = new float[headDim * Rows], Kq = new float[KvTile * Rows], Acc = new float[headDim * Rows],
+        };
     }
 
     /// <summary>The tiled path for one query row in scalar code, structured as ggml's loop (reference and fallback).</summary>
