@@ -101,6 +101,15 @@ public struct LlamaContextParams
     public nint CtxOther;
 }
 
+/// <summary><c>ggml_init_params</c> (ggml.h at 815a2a591).</summary>
+[StructLayout(LayoutKind.Sequential)]
+public struct GgmlInitParams
+{
+    public nuint MemSize;
+    public nint MemBuffer;
+    public byte NoAlloc;
+}
+
 /// <summary><c>llama_batch</c>.</summary>
 [StructLayout(LayoutKind.Sequential)]
 public unsafe struct LlamaBatch
@@ -160,8 +169,18 @@ public static unsafe partial class Native
     [LibraryImport(OracleLibrary.GgmlBase)] public static partial nuint gguf_get_tensor_offset(nint ctx, long tensorId);
     [LibraryImport(OracleLibrary.GgmlBase)] public static partial nuint gguf_get_tensor_size(nint ctx, long tensorId);
 
+    // ggml graphs (for single ops such as flash attention)
+    [LibraryImport(OracleLibrary.GgmlBase)] public static partial nint ggml_init(GgmlInitParams p);
+    [LibraryImport(OracleLibrary.GgmlBase)] public static partial nint ggml_new_tensor_4d(nint ctx, int type, long ne0, long ne1, long ne2, long ne3);
+    [LibraryImport(OracleLibrary.GgmlBase)] public static partial void* ggml_get_data(nint tensor);
+    [LibraryImport(OracleLibrary.GgmlBase)]
+    public static partial nint ggml_flash_attn_ext(nint ctx, nint q, nint k, nint v, nint mask, float scale, float maxBias, float logitSoftcap);
+    [LibraryImport(OracleLibrary.GgmlBase)] public static partial nint ggml_new_graph(nint ctx);
+    [LibraryImport(OracleLibrary.GgmlBase)] public static partial void ggml_build_forward_expand(nint graph, nint tensor);
+
     // ggml-cpu
     [LibraryImport(OracleLibrary.GgmlCpu)] public static partial void ggml_cpu_init();
+    [LibraryImport(OracleLibrary.GgmlCpu)] public static partial int ggml_graph_compute_with_ctx(nint ctx, nint graph, int nThreads);
     [LibraryImport(OracleLibrary.GgmlCpu)] public static partial GgmlTypeTraitsCpuNative* ggml_get_type_traits_cpu(int type);
 
     // llama

@@ -178,6 +178,55 @@ public static unsafe class Oracle
             t->FromFloat(s, d, src.Length);
         return dst;
     }
+
+    /// <summary>
+    /// ggml-cpu's <c>ggml_flash_attn_ext</c> on one graph, as llama.cpp runs attention over an F16 cache: f32 queries
+    /// <c>[tokens][heads][headDim]</c>, fp16 keys and values <c>[cells][kvHeads][headDim]</c>, and an fp16 mask
+    /// <c>[tokens][cells]</c> (0 or -inf bits). Returns <c>[tokens][heads][headDim]</c>.
+    /// </summary>
+    public static float[] FlashAttention(ReadOnlySpan<float> q, ReadOnlySpan<ushort> k, ReadOnlySpan<ushort> v, ReadOnlySpan<ushort> mask,
+        int tokens, int cells, int heads, int kvHeads, int headDim, float scale, int threads)
+    {
+        if (tokens <= 0 || cells <= 0 || kvHeads <= 0 || heads % kvHeads != 0 || headDim <= 0 || threads <= 0)
+            throw new ArgumentException("bad attention shape");
+        if (q.Length != tokens * heads * headDim || k.Length != cells * kvHeads * headDim || v.Length != k.Length || mask.Length != tokens * cells)
+            throw new ArgumentException("array sizes do not match the shape");
+        OracleLibrary.EnsureLoaded();
+        Native.ggml_cpu_init();
+        long bytes = 4L * q.Length * 2 + 2L * (k.Length + v.Length + mask.Length) + 64L * 1024 * 1024;
+        nint ctx = Native.ggml_init(new GgmlInitParams { MemSize = (nuint)bytes, MemBuffer = 0, NoAlloc = 0 });
+        if (ctx == 0) throw new InvalidOperationException("ggml_init failed");
+        try
+        {
+            const int F32 = 0, F16 = 1;
+            nint tq = Native.ggml_new_tensor_4d(ctx, F32, headDim, tokens, heads, 1);
+            nint tk = Native.ggml_new_tensor_4d(ctx, F16, headDim, cells, kvHeads, 1);
+            nint tv = Native.ggml_new_tensor_4d(ctx, F16, headDim, cells, kvHeads, 1);
+            nint tm = Native.ggml_new_tensor_4d(ctx, F16, cells, tokens, 1, 1);
+            float* pq = (float*)Native.ggml_get_data(tq);
+            ushort* pk = (ushort*)Native.ggml_get_data(tk), pv = (ushort*)Native.ggml_get_data(tv), pm = (ushort*)Native.ggml_get_data(tm);
+            for (int t = 0; t < tokens; t++)
+                for (int h = 0; h < heads; h++)
+                    q.Slice((t * heads + h) * headDim, headDim).CopyTo(new Span<float>(pq + ((long)h * tokens + t) * headDim, headDim));
+            for (int c = 0; c < cells; c++)
+                for (int h = 0; h < kvHeads; h++)
+                {
+                    k.Slice((c * kvHeads + h) * headDim, headDim).CopyTo(new Span<ushort>(pk + ((long)h * cells + c) * headDim, headDim));
+                    v.Slice((c * kvHeads + h) * headDim, headDim).CopyTo(new Span<ushort>(pv + ((long)h * cells + c) * headDim, headDim));
+                }
+            mask.CopyTo(new Span<ushort>(pm, mask.Length));
+            nint result = Native.ggml_flash_attn_ext(ctx, tq, tk, tv, tm, scale, 0f, 0f);
+            nint graph = Native.ggml_new_graph(ctx);
+            Native.ggml_build_forward_expand(graph, result);
+            int status = Native.ggml_graph_compute_with_ctx(ctx, graph, threads);
+            if (status != 0) throw new InvalidOperationException($"ggml_graph_compute_with_ctx returned {status}");
+            return new ReadOnlySpan<float>(Native.ggml_get_data(result), tokens * heads * headDim).ToArray();
+        }
+        finally
+        {
+            Native.ggml_free(ctx);
+        }
+    }
 }
 
 /// <summary>Thrown instead of calling ggml on inputs it is known to abort the process on.</summary>

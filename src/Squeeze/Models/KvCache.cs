@@ -5,7 +5,8 @@ namespace Squeeze.Models;
 /// <summary>
 /// The key/value cache: <see cref="Capacity"/> cells shared by all sequences (llama.cpp's unified cache), each
 /// holding one token's keys and values for every layer, in fp16 as llama.cpp stores them by default.
-/// A token attends to the cells of its own sequence at positions up to its own.
+/// A token attends to the cells of its own sequence at positions up to its own, visited in cell order as llama.cpp
+/// visits them (see <see cref="Attention"/>).
 /// </summary>
 public sealed class KvCache
 {
@@ -13,14 +14,18 @@ public sealed class KvCache
     private readonly int[] _position, _sequence;
     private int _searchFrom;
 
-    public KvCache(Hyperparameters h, int capacity)
+    public KvCache(Hyperparameters h, int capacity) : this(h.LayerCount, h.HeadDim * h.KvHeadCount, capacity)
+    {
+    }
+
+    internal KvCache(int layers, int kvDim, int capacity)
     {
         if (capacity <= 0) throw new ArgumentOutOfRangeException(nameof(capacity), capacity, "the cache needs at least one cell");
         Capacity = capacity;
-        KvDim = h.HeadDim * h.KvHeadCount;
-        _k = new ushort[h.LayerCount][];
-        _v = new ushort[h.LayerCount][];
-        for (int l = 0; l < h.LayerCount; l++)
+        KvDim = kvDim;
+        _k = new ushort[layers][];
+        _v = new ushort[layers][];
+        for (int l = 0; l < layers; l++)
         {
             _k[l] = new ushort[(long)capacity * KvDim];
             _v[l] = new ushort[(long)capacity * KvDim];
@@ -38,10 +43,25 @@ public sealed class KvCache
     /// <summary>Cells in use.</summary>
     public int Used { get; private set; }
 
+    /// <summary>One past the highest cell in use (llama.cpp's <c>used_max_p1</c>): attention visits cells below it.</summary>
+    internal int UsedEnd { get; private set; }
+
+    /// <summary>
+    /// The cell count llama.cpp's attention spans (<c>n_kv</c>): <see cref="UsedEnd"/> rounded up to 256, at least 256
+    /// (its cache is padded to 256 cells, so its own size never caps this).
+    /// </summary>
+    internal int PaddedLength => Math.Max(256, (UsedEnd + 255) / 256 * 256);
+
+    internal int[] CellSequences => _sequence;
+    internal int[] CellPositions => _position;
+    internal ushort[] KeyData(int layer) => _k[layer];
+    internal ushort[] ValueData(int layer) => _v[layer];
+
     public void Clear()
     {
         Array.Fill(_sequence, -1);
         Used = 0;
+        UsedEnd = 0;
         _searchFrom = 0;
     }
 
@@ -57,6 +77,7 @@ public sealed class KvCache
                 _searchFrom = Math.Min(_searchFrom, c);
             }
         }
+        while (UsedEnd > 0 && _sequence[UsedEnd - 1] < 0) UsedEnd--;
     }
 
     /// <summary>
@@ -88,19 +109,11 @@ public sealed class KvCache
             _sequence[c] = sequence;
             _position[c] = position;
             Used++;
+            UsedEnd = Math.Max(UsedEnd, c + 1);
             _searchFrom = c + 1;
             return c;
         }
         throw new InvalidOperationException($"the KV cache is full ({Capacity} cells)");
-    }
-
-    /// <summary>Cells visible to a token of <paramref name="sequence"/> at <paramref name="position"/> (causal mask), in cell order.</summary>
-    internal int VisibleCells(int sequence, int position, Span<int> cells)
-    {
-        int n = 0;
-        for (int c = 0; c < Capacity; c++)
-            if (_sequence[c] == sequence && _position[c] <= position) cells[n++] = c;
-        return n;
     }
 
     internal Span<ushort> Keys(int layer, int cell) => _k[layer].AsSpan(cell * KvDim, KvDim);

@@ -16,6 +16,7 @@ public sealed class Transformer
 {
     private readonly MatMul _matmul;
     private readonly Rope _rope;
+    private readonly Attention _attention;
 
     public Transformer(TransformerModel model, int contextSize = 0, int threads = 0)
     {
@@ -25,6 +26,7 @@ public sealed class Transformer
         _matmul = new MatMul(Threads);
         var h = model.Hparams;
         _rope = new Rope(model.Spec.Rope, h.RopeDimensions, h.RopeFreqBase, h.RopeFreqScale);
+        _attention = new Attention(h.HeadCount, h.KvHeadCount, h.HeadDim, Threads);
     }
 
     public TransformerModel Model { get; }
@@ -96,7 +98,7 @@ public sealed class Transformer
                     Cache.Store(l, cells[i], k.AsSpan(i * kvDim, kvDim), v.AsSpan(i * kvDim, kvDim));
                 }
             });
-            Attend(l, tokens, q, attn);
+            _attention.Run(Cache, l, tokens, q, attn);
             Project(layer.AttnOutput, attn, n, o, layer.BiasOutput);
 
             // The last layer only needs the rows whose logits are wanted (as llama.cpp's inp_out_ids).
@@ -145,49 +147,6 @@ public sealed class Transformer
         _matmul.Run(w, x, n, y);
         if (bias is not null)
             for (int i = 0; i < n; i++) TensorPrimitives.Add(y.AsSpan(i * w.Rows, w.Rows), bias, y.AsSpan(i * w.Rows, w.Rows));
-    }
-
-    /// <summary>Causal attention of every token and head over the cache; queries rounded to fp16 like llama.cpp's F16 cache path.</summary>
-    private void Attend(int layer, BatchToken[] tokens, float[] q, float[] attn)
-    {
-        var h = Model.Hparams;
-        int headDim = h.HeadDim, heads = h.HeadCount, qDim = headDim * heads, group = h.GqaRatio;
-        float scale = 1f / MathF.Sqrt(headDim);
-        int n = tokens.Length;
-        Workers.For(n * heads, Threads, (start, end) =>
-        {
-            var cells = new int[Cache.Capacity];
-            var scores = new float[Cache.Capacity];
-            var key = new float[headDim];
-            var query = new float[headDim];
-            int lastToken = -1, visible = 0;
-            for (int job = start; job < end; job++)
-            {
-                int t = job / heads, hd = job % heads, kvHead = hd / group;
-                if (t != lastToken)
-                {
-                    visible = Cache.VisibleCells(tokens[t].Sequence, tokens[t].Position, cells);
-                    lastToken = t;
-                }
-                for (int d = 0; d < headDim; d++) query[d] = Fp16.Round(q[t * qDim + hd * headDim + d]);
-                for (int c = 0; c < visible; c++)
-                {
-                    var ks = Cache.Keys(layer, cells[c]).Slice(kvHead * headDim, headDim);
-                    for (int d = 0; d < headDim; d++) key[d] = Fp16.ToFloat(ks[d]);
-                    scores[c] = TensorPrimitives.Dot(query, key) * scale;
-                }
-                var p = scores.AsSpan(0, visible);
-                VectorOps.Softmax(p);
-                var output = attn.AsSpan(t * qDim + hd * headDim, headDim);
-                output.Clear();
-                for (int c = 0; c < visible; c++)
-                {
-                    var vs = Cache.Values(layer, cells[c]).Slice(kvHead * headDim, headDim);
-                    float w = p[c];
-                    for (int d = 0; d < headDim; d++) output[d] += w * Fp16.ToFloat(vs[d]);
-                }
-            }
-        });
     }
 
     private static float[] Gather(float[] x, int[] rows, int width)
