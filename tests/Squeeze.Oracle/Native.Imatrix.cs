@@ -2,22 +2,12 @@ using System.Runtime.InteropServices;
 
 namespace Squeeze.Oracle;
 
-/// <summary><c>ggml_init_params</c>.</summary>
-[StructLayout(LayoutKind.Sequential)]
-public struct GgmlInitParams
-{
-    public nuint MemSize;
-    public nint MemBuffer;
-    public byte NoAlloc;
-}
-
 // ggml and gguf.cpp entry points the imatrix tests need (ggml 815a2a591): op names for the eval callback, and the
 // gguf.cpp writer llama-imatrix's save_imatrix drives.
 public static unsafe partial class Native
 {
     [LibraryImport(OracleLibrary.GgmlBase)] public static partial byte* ggml_op_name(int op);
     [LibraryImport(OracleLibrary.GgmlBase)] public static partial nuint ggml_tensor_overhead();
-    [LibraryImport(OracleLibrary.GgmlBase)] public static partial nint ggml_init(GgmlInitParams p);
     [LibraryImport(OracleLibrary.GgmlBase)] public static partial nint ggml_new_tensor_2d(nint ctx, int type, long ne0, long ne1);
     [LibraryImport(OracleLibrary.GgmlBase, StringMarshalling = StringMarshalling.Utf8)] public static partial nint ggml_set_name(nint tensor, string name);
     [LibraryImport(OracleLibrary.GgmlBase)] public static partial nint gguf_init_empty();
