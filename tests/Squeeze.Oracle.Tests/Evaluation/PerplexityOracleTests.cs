@@ -135,14 +135,13 @@ public sealed class PerplexityOracleTests(PerplexityOracleTests.Files files) : I
     }
 
     /// <summary>
-    /// End to end with Squeeze's own forward pass. Skipped: Squeeze's logits differ from llama.cpp's by about 1e-3
-    /// relative on stories260K F32 and 2-3e-2 on its Q8_0/Q4_0 files (the forward pass, src/Squeeze/Models, not this
-    /// evaluation), which puts PPL 2e-4 (F32), 3e-3 (Q8_0) and 6e-3 (Q4_0) away from llama.cpp's.
+    /// End to end with Squeeze's own forward pass, whose attention now follows ggml's flash-attention arithmetic: F32
+    /// and Q8_0 are within 1e-4 of llama.cpp's PPL. Q4_0 with 512-token batches is not yet: measured PPL 85.571 against
+    /// llama.cpp's 85.733 (1.9e-3 relative); see <see cref="Perplexity_of_Q4_0_in_512_token_batches_equals_llama_cpps"/>.
     /// </summary>
-    [Theory(Skip = "Squeeze's forward pass is not yet within 1e-4 of llama.cpp's PPL on stories260K (logits differ ~1e-3 F32, ~3e-2 Q8_0/Q4_0); see the summary")]
+    [Theory]
     [InlineData("F32", 2048)]
     [InlineData("Q8_0", 2048)]
-    [InlineData("Q4_0", 512)]
     public void Perplexity_with_Squeezes_forward_pass_equals_llama_cpps(string type, int batch)
     {
         var tokens = files.Tokens;
@@ -153,6 +152,11 @@ public sealed class PerplexityOracleTests(PerplexityOracleTests.Files files) : I
         var (ppl, _) = LlamaPerplexityReference.Perplexity(files.LlamaLogits(type), tokens, NCtx, model.Hparams.VocabSize);
         Close(ppl, ours.Ppl, 1e-4, "PPL");
     }
+
+    /// <summary>Known gap (issue #4/#7 notes): Q4_0 weights in 512-token batches, PPL 1.9e-3 relative from llama.cpp's.</summary>
+    [Theory(Skip = "known gap: Q4_0 in 512-token batches is 1.9e-3 from llama.cpp's PPL (85.571 vs 85.733); F32 and Q8_0 agree within 1e-4")]
+    [InlineData("Q4_0", 512)]
+    public void Perplexity_of_Q4_0_in_512_token_batches_equals_llama_cpps(string type, int batch) => Perplexity_with_Squeezes_forward_pass_equals_llama_cpps(type, batch);
 
     /// <summary>
     /// End to end on tiny-qwen3-5M F32 (head size 64), where Squeeze's forward pass is close to llama.cpp's: Squeeze's
