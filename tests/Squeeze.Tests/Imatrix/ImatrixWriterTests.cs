@@ -203,18 +203,21 @@ public sealed class ImatrixWriterTests : IDisposable
     }
 
     [Fact]
-    public void The_batch_size_does_not_change_the_file()
+    public void The_batch_size_does_not_change_the_file_while_attention_takes_the_same_path()
     {
+        // llama.cpp's flash attention computes batches of 64 tokens or more another way (tiled, f32 values) than
+        // smaller ones (per cell, fp16 values), and Squeeze follows it; so llama-imatrix's sums, like Squeeze's, depend
+        // on the batch only through that choice. Batches of 16 and 32 tokens (one or two per 32-token chunk) stay on
+        // the per-cell path and must give the same file; 128 tokens (four chunks at once) take the tiled path.
         var (modelPath, tokens) = Model();
         using var model = TransformerModel.Load(modelPath);
-        foreach (int b in new[] { 16, 32, 128 })
+        foreach (int b in new[] { 16, 32 })
         {
             var d = new ImatrixData(32) { Dataset = "calib.txt" };
             ImatrixRun.Collect(model, tokens, 1, d, new ImatrixOptions { ContextSize = 32, BatchSize = b, Threads = 1 }, cancel: TestContext.Current.CancellationToken);
             d.WriteGguf(P($"b{b}.gguf"));
         }
         Assert.Equal(File.ReadAllBytes(P("b16.gguf")), File.ReadAllBytes(P("b32.gguf")));
-        Assert.Equal(File.ReadAllBytes(P("b16.gguf")), File.ReadAllBytes(P("b128.gguf")));
     }
 
     [Fact]
