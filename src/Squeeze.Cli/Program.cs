@@ -16,6 +16,10 @@ public static class Program
             QuantizeCommand.Create(),
             TokenizeCommand.Create(),
             GenerateCommand.Create(),
+            PerplexityCommand.Create(),
+            BenchCommand.Create(),
+            ReportCommand.Create(),
+            ConvertCommand.Create(),
             DatasetCommand.Create(),
         };
         return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });

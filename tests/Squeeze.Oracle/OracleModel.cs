@@ -10,7 +10,8 @@ public sealed unsafe class OracleModel : IDisposable
     /// <param name="batchSize">Largest batch passed to <see cref="Decode"/>.</param>
     /// <param name="threads">CPU threads.</param>
     /// <param name="flashAttention">llama.cpp's flash-attention setting: -1 auto (its default), 0 off, 1 on.</param>
-    public OracleModel(string path, int contextSize, int batchSize, int threads = 2, int flashAttention = -1)
+    /// <param name="sequences">n_seq_max: parallel sequences (each gets contextSize / sequences cells, as llama-perplexity sets it up).</param>
+    public OracleModel(string path, int contextSize, int batchSize, int threads = 2, int flashAttention = -1, int sequences = 1)
     {
         OracleLibrary.EnsureLoaded();
         Native.llama_backend_init();
@@ -21,7 +22,7 @@ public sealed unsafe class OracleModel : IDisposable
         cp.NCtx = (uint)contextSize;
         cp.NBatch = (uint)batchSize;
         cp.NUbatch = (uint)batchSize;
-        cp.NSeqMax = 1;
+        cp.NSeqMax = (uint)sequences;
         cp.NThreads = threads;
         cp.NThreadsBatch = threads;
         cp.NoPerf = 1;
@@ -77,6 +78,41 @@ public sealed unsafe class OracleModel : IDisposable
             {
                 float* p = Native.llama_get_logits_ith(_ctx, allLogits ? r : tokens.Count - 1);
                 new ReadOnlySpan<float>(p, VocabSize).CopyTo(logits.AsSpan(r * VocabSize, VocabSize));
+            }
+            return logits;
+        }
+        finally
+        {
+            Native.llama_batch_free(batch);
+        }
+    }
+
+    /// <summary>Decodes a batch of any sequences and positions; returns the logits of the tokens marked Output, in batch order.</summary>
+    public float[] Decode(ReadOnlySpan<Squeeze.Models.BatchToken> tokens)
+    {
+        var batch = Native.llama_batch_init(tokens.Length, 0, 1);
+        try
+        {
+            batch.NTokens = tokens.Length;
+            int outputs = 0;
+            for (int i = 0; i < tokens.Length; i++)
+            {
+                batch.Token[i] = tokens[i].Token;
+                batch.Pos[i] = tokens[i].Position;
+                batch.NSeqId[i] = 1;
+                batch.SeqId[i][0] = tokens[i].Sequence;
+                batch.Logits[i] = (sbyte)(tokens[i].Output ? 1 : 0);
+                if (tokens[i].Output) outputs++;
+            }
+            int rc = Native.llama_decode(_ctx, batch);
+            if (rc != 0) throw new InvalidOperationException($"llama_decode returned {rc}");
+            var logits = new float[(long)outputs * VocabSize];
+            int row = 0;
+            for (int i = 0; i < tokens.Length; i++)
+            {
+                if (!tokens[i].Output) continue;
+                float* p = Native.llama_get_logits_ith(_ctx, i);
+                new ReadOnlySpan<float>(p, VocabSize).CopyTo(logits.AsSpan(row++ * VocabSize, VocabSize));
             }
             return logits;
         }

@@ -39,6 +39,26 @@ public static class GgufKeys
 
         /// <summary><c>general.base_model.{i}.{field}</c> (field: name, author, version, organization, url, doi, uuid, repo_url).</summary>
         public static string BaseModel(int index, string field) => $"general.base_model.{index}.{field}";
+
+        // Written by convert_hf_to_gguf.py from the model card and generation_config.json.
+        public const string SourceDoi = "general.source.doi";
+        public const string SourceUuid = "general.source.uuid";
+        public const string DatasetCount = "general.dataset.count";
+        public const string SamplingSequence = "general.sampling.sequence";
+        public const string SamplingTopK = "general.sampling.top_k";
+        public const string SamplingTopP = "general.sampling.top_p";
+        public const string SamplingMinP = "general.sampling.min_p";
+        public const string SamplingXtcProbability = "general.sampling.xtc_probability";
+        public const string SamplingXtcThreshold = "general.sampling.xtc_threshold";
+        public const string SamplingTemp = "general.sampling.temp";
+        public const string SamplingPenaltyLastN = "general.sampling.penalty_last_n";
+        public const string SamplingPenaltyRepeat = "general.sampling.penalty_repeat";
+        public const string SamplingMirostat = "general.sampling.mirostat";
+        public const string SamplingMirostatTau = "general.sampling.mirostat_tau";
+        public const string SamplingMirostatEta = "general.sampling.mirostat_eta";
+
+        /// <summary><c>general.dataset.{i}.{field}</c> (the same fields as a base model's).</summary>
+        public static string Dataset(int index, string field) => $"general.dataset.{index}.{field}";
     }
 
     /// <summary>Hyperparameter keys prefixed by the architecture name (<c>llama.block_count</c>).</summary>
@@ -79,6 +99,11 @@ public static class GgufKeys
         public static string RopeScalingOriginalContextLength(string arch) => $"{arch}.rope.scaling.original_context_length";
         public static string RopeScalingFinetuned(string arch) => $"{arch}.rope.scaling.finetuned";
         public static string RopeScalingYarnLogMultiplier(string arch) => $"{arch}.rope.scaling.yarn_log_multiplier";
+        public static string RopeScalingYarnExtFactor(string arch) => $"{arch}.rope.scaling.yarn_ext_factor";
+        public static string RopeScalingYarnAttnFactor(string arch) => $"{arch}.rope.scaling.yarn_attn_factor";
+        public static string RopeScalingYarnBetaFast(string arch) => $"{arch}.rope.scaling.yarn_beta_fast";
+        public static string RopeScalingYarnBetaSlow(string arch) => $"{arch}.rope.scaling.yarn_beta_slow";
+        public static string ExpertSharedFeedForwardLength(string arch) => $"{arch}.expert_shared_feed_forward_length";
 
         /// <summary>Every hyperparameter key above for <paramref name="arch"/>: lets tools recognise them.</summary>
         public static IEnumerable<string> All(string arch) =>
@@ -123,6 +148,10 @@ public static class GgufKeys
         public const string NormalizerLowercase = "tokenizer.ggml.normalizer.lowercase";
         public const string NormalizerStripAccents = "tokenizer.ggml.normalizer.strip_accents";
         public const string SuppressTokens = "tokenizer.ggml.suppress_tokens";
+        public const string ChatTemplates = "tokenizer.chat_templates";
+
+        /// <summary><c>tokenizer.chat_template.{name}</c>: a named chat template besides the default one.</summary>
+        public static string ChatTemplateNamed(string name) => $"tokenizer.chat_template.{name}";
 
         /// <summary>Deprecated spellings of the FIM ids that llama.cpp still reads.</summary>
         public const string PrefixId = "tokenizer.ggml.prefix_token_id";

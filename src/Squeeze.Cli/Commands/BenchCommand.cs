@@ -1,0 +1,98 @@
+using System.CommandLine;
+using System.Globalization;
+using Squeeze.Evaluation;
+using Squeeze.Models;
+using Squeeze.Numerics;
+using Squeeze.Tokenizers;
+
+namespace Squeeze.Cli.Commands;
+
+/// <summary>
+/// <c>squeeze bench -m MODEL [-m MODEL2 ...] [-p 512] [-n 128] [-pg P,G] [-r 5] [-t N] [-b 2048] [-o md|csv|json] [--json FILE]</c>:
+/// llama-bench's prompt (ppN), generation (tgN) and combined (ppP+tgG) tests and its table.
+/// </summary>
+internal static class BenchCommand
+{
+    public static Command Create()
+    {
+        var models = new Option<string[]>("--model", "-m") { Description = "GGUF model(s) to time (repeat -m for more).", Required = true };
+        var prompt = new Option<string>("--n-prompt", "-p") { Description = "Prompt sizes, comma-separated (0 = no prompt test).", DefaultValueFactory = _ => "512" };
+        var gen = new Option<string>("--n-gen", "-n") { Description = "Generation lengths, comma-separated (0 = no generation test).", DefaultValueFactory = _ => "128" };
+        var pg = new Option<string[]>("--n-prompt-gen", "-pg") { Description = "A prompt then a generation timed together, as P,G (repeatable)." };
+        var reps = new Option<int>("--repetitions", "-r") { Description = "Timed repetitions per test.", DefaultValueFactory = _ => 5 };
+        var threads = new Option<string>("--threads", "-t") { Description = "Worker threads, comma-separated for several runs.", DefaultValueFactory = _ => Workers.DefaultThreads.ToString(CultureInfo.InvariantCulture) };
+        var batch = new Option<int>("--batch-size", "-b") { Description = "Prompt tokens per decode call.", DefaultValueFactory = _ => 2048 };
+        var output = new Option<string>("--output", "-o") { Description = "Output format: md, csv or json.", DefaultValueFactory = _ => "md" };
+        var json = new Option<FileInfo?>("--json") { Description = "Also save the results as JSON (for squeeze report)." };
+        var command = new Command("bench", "Prompt and generation speed as llama-bench measures it.") { models, prompt, gen, pg, reps, threads, batch, output, json };
+        command.SetAction(p => CommandRunner.Run(() => Run(p.GetRequiredValue(models), p.GetValue(prompt)!, p.GetValue(gen)!, p.GetValue(pg) ?? [],
+            p.GetValue(reps), p.GetValue(threads)!, p.GetValue(batch), p.GetValue(output)!, p.GetValue(json))));
+        return command;
+    }
+
+    private static int[] Ints(string text, string option, int min) =>
+        text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(t =>
+            int.TryParse(t, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) && v >= min ? v
+                : throw new InvalidInputException($"{option}: '{t}' is not a whole number of at least {min}")).ToArray();
+
+    /// <summary>The tests in llama-bench's order: prompt sizes, then generation lengths, then prompt+generation pairs.</summary>
+    internal static List<BenchTest> Tests(string prompt, string gen, string[] pg)
+    {
+        var tests = new List<BenchTest>();
+        foreach (int p in Ints(prompt, "-p", 0)) if (p > 0) tests.Add(new BenchTest(p, 0));
+        foreach (int g in Ints(gen, "-n", 0)) if (g > 0) tests.Add(new BenchTest(0, g));
+        foreach (var pair in pg)
+        {
+            var v = Ints(pair, "-pg", 0);
+            if (v.Length != 2) throw new InvalidInputException($"-pg: '{pair}' is not P,G");
+            if (v[0] + v[1] > 0) tests.Add(new BenchTest(v[0], v[1]));
+        }
+        if (tests.Count == 0) throw new InvalidInputException("no tests: give -p, -n or -pg with a size above 0");
+        return tests;
+    }
+
+    private static int Run(string[] modelPaths, string prompt, string gen, string[] pg, int reps, string threadList, int batch, string format, FileInfo? json)
+    {
+        if (format is not ("md" or "csv" or "json")) throw new InvalidInputException($"-o: '{format}' is not md, csv or json");
+        if (reps < 1) throw new InvalidInputException($"-r must be at least 1, not {reps}");
+        if (batch < 1) throw new InvalidInputException($"-b must be at least 1, not {batch}");
+        var tests = Tests(prompt, gen, pg);
+        var threadCounts = Ints(threadList, "-t", 1);
+        foreach (var path in modelPaths)
+            if (!File.Exists(path)) throw new FileNotFoundException($"file not found: {path}", path);
+
+        var rows = new List<BenchRow>();
+        var options = new BenchOptions { Repetitions = reps, BatchSize = batch };
+        bool headerWritten = false;
+        foreach (var path in modelPaths)
+        {
+            using var model = TransformerModel.Load(path);
+            var tokenizer = Tokenizer.FromGguf(model.File);
+            var info = ModelInfo.Of(model.File, path);
+            int bos = tokenizer.AddBos ? tokenizer.Bos : -1;
+            foreach (int t in threadCounts)
+                foreach (var test in tests)
+                {
+                    var decoder = new TransformerDecoder(model, test.Cells, t);
+                    var result = SpeedBench.Run(decoder, test, options, bos);
+                    var row = new BenchRow(info, SpeedBench.Describe(info), "CPU", t, batch, result, DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture));
+                    rows.Add(row);
+                    // Markdown rows appear as tests finish, as llama-bench prints them.
+                    if (format == "md")
+                    {
+                        var table = BenchTable.Markdown([row]);
+                        Console.Out.Write(headerWritten ? string.Join('\n', table.Split('\n').Skip(2)) : table);
+                        Console.Out.Flush();
+                        headerWritten = true;
+                    }
+                }
+        }
+        if (format == "csv") Console.Out.Write(BenchTable.Csv(rows));
+        if (format == "json") Console.Out.Write(BenchTable.Json(rows));
+        if (json is not null)
+            ResultFile.Write(json.FullName, ResultFile.Kinds.Bench, rows.Count > 0 ? rows[0].Model : null, null,
+                rows.Select(r => new { model = r.Model, model_type = r.ModelType, backend = r.Backend, n_threads = r.Threads, n_batch = r.BatchSize, test = r.Result.Name,
+                    n_prompt = r.Result.Test.Prompt, n_gen = r.Result.Test.Gen, avg_ts = r.Result.AvgTs, stddev_ts = r.Result.StddevTs, samples_ns = r.Result.SamplesNs }).ToList());
+        return CommandRunner.Ok;
+    }
+}

@@ -1,0 +1,202 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using Spectre.Console;
+using Squeeze.Evaluation;
+using Squeeze.Models;
+using Squeeze.Numerics;
+using Squeeze.Tokenizers;
+
+namespace Squeeze.Cli.Commands;
+
+/// <summary>
+/// <c>squeeze perplexity -m MODEL -f TEXT [-c 512] [-b 2048] [--chunks N] [--kl-divergence-base FILE [--kl-divergence]] [-t N] [--json FILE]</c>:
+/// llama-perplexity's perplexity, KL-divergence base file and KL-divergence statistics, printed as llama-perplexity
+/// prints them. Each mode is one option group here and one library class; task modes (HellaSwag, WinoGrande, multiple
+/// choice) are added the same way: their options in <see cref="Create"/>, a branch in <see cref="Run"/>, a Run method.
+/// </summary>
+internal static class PerplexityCommand
+{
+    /// <summary>The settings every mode shares.</summary>
+    internal sealed record Common(FileInfo Model, FileInfo? Text, int Context, int Batch, int Chunks, int Threads, FileInfo? Json)
+    {
+        public PerplexityOptions Options => new() { ContextSize = Context, BatchSize = Batch, Chunks = Chunks, Threads = Threads };
+    }
+
+    public static Command Create()
+    {
+        var model = new Option<FileInfo>("--model", "-m") { Description = "The GGUF model to evaluate.", Required = true };
+        var file = new Option<FileInfo?>("--file", "-f") { Description = "The text to evaluate (e.g. wiki.test.raw); one trailing newline is dropped, as llama.cpp does." };
+        var context = new Option<int>("--ctx-size", "-c") { Description = "Tokens per chunk (n_ctx).", DefaultValueFactory = _ => 512 };
+        var batch = new Option<int>("--batch-size", "-b") { Description = "Tokens per batch (n_batch); a multiple of the context puts several chunks in one batch.", DefaultValueFactory = _ => 2048 };
+        var chunks = new Option<int>("--chunks") { Description = "At most this many chunks (-1 = all).", DefaultValueFactory = _ => -1 };
+        var threads = new Option<int>("--threads", "-t") { Description = "Worker threads.", DefaultValueFactory = _ => Workers.DefaultThreads };
+        var json = new Option<FileInfo?>("--json") { Description = "Also save the results as JSON (for squeeze report)." };
+        var klBase = new Option<FileInfo?>("--kl-divergence-base", "--save-all-logits")
+        {
+            Description = "Without --kl-divergence: write the base model's log-probabilities to this file (llama.cpp's format). With it: read them from this file.",
+        };
+        var kl = new Option<bool>("--kl-divergence") { Description = "Compare the model with the base file given by --kl-divergence-base (the file's tokens are used; -f is not needed)." };
+        var command = new Command("perplexity", "Perplexity and KL divergence as llama-perplexity measures them.")
+        {
+            model, file, context, batch, chunks, threads, json, klBase, kl,
+        };
+        command.SetAction(p => CommandRunner.Run(() => Run(
+            new Common(p.GetRequiredValue(model), p.GetValue(file), p.GetValue(context), p.GetValue(batch), p.GetValue(chunks), p.GetValue(threads), p.GetValue(json)),
+            p.GetValue(klBase), p.GetValue(kl))));
+        return command;
+    }
+
+    private static int Run(Common common, FileInfo? klBase, bool kl)
+    {
+        if (common.Threads < 1) throw new InvalidInputException($"--threads must be at least 1, not {common.Threads}");
+        if (common.Batch < 1) throw new InvalidInputException($"--batch-size must be at least 1, not {common.Batch}");
+        if (common.Context < 3) throw new InvalidInputException($"--ctx-size must be at least 3, not {common.Context}");
+        if (common.Chunks == 0 || common.Chunks < -1) throw new InvalidInputException($"--chunks must be -1 (all) or at least 1, not {common.Chunks}");
+        if (!common.Model.Exists) throw new FileNotFoundException($"file not found: {common.Model.FullName}", common.Model.FullName);
+        // Task modes go here, before the perplexity modes, as llama-perplexity orders them.
+        if (kl)
+        {
+            if (klBase is null) throw new InvalidInputException("--kl-divergence needs the base file: --kl-divergence-base FILE");
+            return RunKlDivergence(common, klBase);
+        }
+        return RunPerplexity(common, klBase);
+    }
+
+    private static int RunPerplexity(Common common, FileInfo? baseOut)
+    {
+        if (common.Text is null) throw new InvalidInputException("give the text to evaluate with -f FILE");
+        if (!common.Text.Exists) throw new FileNotFoundException($"file not found: {common.Text.FullName}", common.Text.FullName);
+        using var model = TransformerModel.Load(common.Model.FullName);
+        var tokenizer = Tokenizer.FromGguf(model.File);
+        var tokens = Perplexity.Tokenize(tokenizer, Perplexity.ReadText(common.Text.FullName));
+        var running = new StringBuilder();
+        PerplexityResult result = null!;
+        Func<IProgress<PerplexityProgress>, PerplexityResult> evaluate = progress =>
+        {
+            if (baseOut is null) return Perplexity.Run(model, tokenizer, tokens, common.Options, null, progress);
+            PerplexityResult r = null!;
+            AtomicFile(baseOut.FullName, stream => r = Perplexity.Run(model, tokenizer, tokens, common.Options, stream, progress));
+            return r;
+        };
+        Console.Out.WriteLine($"perplexity: {tokens.Length} tokens; n_ctx={common.Context}, n_batch={common.Batch}, threads={common.Threads}" +
+            (baseOut is null ? "" : $"; saving all logits to {baseOut.Name}"));
+        if (CommandRunner.Interactive)
+        {
+            AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+                .Start(ctx =>
+                {
+                    var task = ctx.AddTask("perplexity", maxValue: 1);
+                    result = evaluate(new Reporter<PerplexityProgress>(p =>
+                    {
+                        running.Append(Invariant($"[{p.Chunk}]{p.Ppl:F4},"));
+                        task.Description = Invariant($"chunk {p.Chunk}/{p.ChunkCount}  PPL {p.Ppl:F4}");
+                        task.Value = (double)p.Chunk / p.ChunkCount;
+                    }));
+                });
+            Console.Out.WriteLine(running.ToString());
+        }
+        else
+        {
+            var output = Console.Out;
+            result = evaluate(new Reporter<PerplexityProgress>(p => { output.Write(Invariant($"[{p.Chunk}]{p.Ppl:F4},")); output.Flush(); }));
+            output.WriteLine();
+        }
+        Console.Out.WriteLine(Invariant($"Final estimate: PPL = {result.Ppl:F4} +/- {result.Uncertainty:F5}"));
+        Console.Out.WriteLine(Invariant($"{result.ChunkCount} chunks of {result.ContextSize} ({result.ScoredTokens} tokens scored), n_seq={result.Sequences}, {result.Seconds:F2} s"));
+        if (common.Json is not null)
+            ResultFile.Write(common.Json.FullName, ResultFile.Kinds.Perplexity, ModelInfo.Of(model.File, common.Model.ToString()), common.Text.Name, result);
+        return CommandRunner.Ok;
+    }
+
+    private static int RunKlDivergence(Common common, FileInfo basePath)
+    {
+        if (!basePath.Exists) throw new FileNotFoundException($"file not found: {basePath.FullName}", basePath.FullName);
+        using var model = TransformerModel.Load(common.Model.FullName);
+        var tokenizer = Tokenizer.FromGguf(model.File);
+        using var reader = LogitsFileReader.Open(basePath.FullName);
+        var h = reader.Header;
+        var output = Console.Out;
+        output.WriteLine($"kl_divergence: {h.ChunkCount} chunks, n_ctx={h.ContextSize}, n_vocab={h.VocabSize}, n_batch={common.Batch}, threads={common.Threads}");
+        const string tableHeader = "chunk             PPL               ln(PPL(Q)/PPL(base))          KL Divergence              Δp RMS            Same top p";
+        var lines = new List<string>();
+        KlDivergenceResult result = null!;
+        if (CommandRunner.Interactive)
+        {
+            AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+                .Start(ctx =>
+                {
+                    var task = ctx.AddTask("KL divergence", maxValue: 1);
+                    result = KlDivergence.Run(model, tokenizer, reader, common.Options, new Reporter<KlProgress>(p =>
+                    {
+                        lines.Add(ChunkLine(p));
+                        task.Description = Invariant($"chunk {p.Chunk}/{p.ChunkCount}  KLD {p.Running.Kld.Value:F5}");
+                        task.Value = (double)p.Chunk / p.ChunkCount;
+                    }));
+                });
+            output.WriteLine(tableHeader);
+            foreach (var line in lines) output.WriteLine(line);
+        }
+        else
+        {
+            output.WriteLine(tableHeader);
+            result = KlDivergence.Run(model, tokenizer, reader, common.Options, new Reporter<KlProgress>(p => { output.WriteLine(ChunkLine(p)); output.Flush(); }));
+        }
+        output.WriteLine();
+        if (result.Enough) output.Write(FinalStatistics(result));
+        else output.WriteLine($"{result.Tokens} tokens scored: too few for the final statistics (llama.cpp prints them from 100 tokens on)");
+        if (common.Json is not null)
+            ResultFile.Write(common.Json.FullName, ResultFile.Kinds.KlDivergence, ModelInfo.Of(model.File, common.Model.ToString()), basePath.Name, result);
+        return CommandRunner.Ok;
+    }
+
+    /// <summary>llama-perplexity's per-chunk KL line.</summary>
+    internal static string ChunkLine(KlProgress p)
+    {
+        var r = p.Running;
+        return Invariant($"{p.Chunk,4}    {r.Ppl.Value,9:F4} ± {r.Ppl.Uncertainty,9:F4}    {r.LnPplRatio.Value,10:F5} ± {r.LnPplRatio.Uncertainty,10:F5}") +
+            Invariant($"    {r.Kld.Value,10:F5} ± {r.Kld.Uncertainty,10:F5}    {100 * r.RmsDeltaP.Value,6:F3} ± {100 * r.RmsDeltaP.Uncertainty,6:F3} %") +
+            Invariant($"    {100 * r.SameTop.Value,6:F3} ± {100 * r.SameTop.Uncertainty,6:F3} %");
+    }
+
+    /// <summary>llama-perplexity's closing statistics, line for line.</summary>
+    internal static string FinalStatistics(KlDivergenceResult r)
+    {
+        var s = new StringBuilder();
+        void Line(string text) => s.Append(text).Append('\n');
+        Line("====== Perplexity statistics ======");
+        Line(Invariant($"Mean PPL(Q)                   : {r.PplQ.Value,10:F6} ± {r.PplQ.Uncertainty,10:F6}"));
+        Line(Invariant($"Mean PPL(base)                : {r.PplBase.Value,10:F6} ± {r.PplBase.Uncertainty,10:F6}"));
+        Line(Invariant($"Cor(ln(PPL(Q)), ln(PPL(base))): {100 * r.Correlation,6:F2}%"));
+        Line(Invariant($"Mean ln(PPL(Q)/PPL(base))     : {r.LnPplRatio.Value,10:F6} ± {r.LnPplRatio.Uncertainty,10:F6}"));
+        Line(Invariant($"Mean PPL(Q)/PPL(base)         : {r.PplRatio.Value,10:F6} ± {r.PplRatio.Uncertainty,10:F6}"));
+        Line(Invariant($"Mean PPL(Q)-PPL(base)         : {r.PplDifference.Value,10:F6} ± {r.PplDifference.Uncertainty,10:F6}"));
+        Line("");
+        Line("====== KL divergence statistics ======");
+        Line(Invariant($"Mean    KLD: {r.Kld.Value,10:F6} ± {r.Kld.Uncertainty,10:F6}"));
+        foreach (var p in r.KldPercentiles)
+            Line(Invariant($"{Label(p.Name),-8}KLD: {p.Value,10:F6}"));
+        Line("");
+        Line("====== Token probability statistics ======");
+        Line(Invariant($"Mean    Δp: {100 * r.DeltaP.Value,6:F3} ± {100 * r.DeltaP.Uncertainty,5:F3} %"));
+        foreach (var p in r.DeltaPPercentiles)
+            Line(Invariant($"{Label(p.Name),-8}Δp: {100 * p.Value,6:F3}%"));
+        Line("");
+        Line(Invariant($"RMS Δp    : {100 * r.RmsDeltaP.Value,6:F3} ± {100 * r.RmsDeltaP.Uncertainty,5:F3} %"));
+        Line(Invariant($"Same top p: {100 * r.SameTop.Value,6:F3} ± {100 * r.SameTop.Uncertainty,5:F3} %"));
+        return s.ToString();
+    }
+
+    /// <summary>llama.cpp's labels: "99.9%", " 5.0%", "Median", "Maximum" padded to the value column.</summary>
+    private static string Label(string name) => name.EndsWith('%') && name.Length == 4 ? " " + name : name;
+
+    private static string Invariant(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
+
+    private static void AtomicFile(string path, Action<Stream> write) => Squeeze.IO.AtomicFile.Write(path, write);
+}
+
+/// <summary>An <see cref="IProgress{T}"/> that calls back synchronously on the reporting thread (Progress&lt;T&gt; posts to the thread pool).</summary>
+internal sealed class Reporter<T>(Action<T> report) : IProgress<T>
+{
+    public void Report(T value) => report(value);
+}

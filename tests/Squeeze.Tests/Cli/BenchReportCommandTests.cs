@@ -1,0 +1,53 @@
+using Xunit;
+
+namespace Squeeze.Tests.Cli;
+
+[Collection(ConsoleCollection.Name)]
+public sealed class BenchReportCommandTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("squeeze-bench-cli-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    [Fact]
+    public void Bench_prints_llama_benchs_table_and_report_reads_its_json()
+    {
+        var json = Path.Combine(_dir, "bench.json");
+        var (code, stdout, stderr) = CliHarness.Run("bench", "-m", TestData.StoriesModel, "-p", "16", "-n", "4", "-pg", "8,2", "-r", "2", "-t", "1", "--json", json);
+        Assert.True(code == 0, stderr);
+        var lines = stdout.TrimEnd().Split('\n');
+        Assert.Equal(5, lines.Length);
+        Assert.StartsWith("| model                          |       size |     params | backend    | threads |            test |", lines[0]);
+        Assert.Contains("|            pp16 |", lines[2]);
+        Assert.Contains("|             tg4 |", lines[3]);
+        Assert.Contains("|         pp8+tg2 |", lines[4]);
+        Assert.Matches(@"\| llama 260K all F32 +\| +0\.99 MiB \| +0\.26 M \| CPU +\| +1 \|", lines[2]);
+
+        (code, stdout, stderr) = CliHarness.Run("report", json, "-o", Path.Combine(_dir, "card"));
+        Assert.True(code == 0, stderr);
+        Assert.Contains("pp16 t/s", stdout);
+        Assert.True(File.Exists(Path.Combine(_dir, "card.csv")));
+    }
+
+    [Theory]
+    [InlineData("-o", "xml")]
+    [InlineData("-p", "abc")]
+    [InlineData("-r", "0")]
+    [InlineData("-pg", "5")]
+    public void Bad_bench_settings_get_one_line_and_exit_code_1(string option, string value)
+    {
+        var (code, _, stderr) = CliHarness.Run("bench", "-m", TestData.StoriesModel, option, value);
+        Assert.Equal(1, code);
+        Assert.Single(stderr.TrimEnd().Split('\n'));
+    }
+
+    [Fact]
+    public void Report_of_a_file_that_is_not_a_result_gets_one_line_and_exit_code_1()
+    {
+        var path = Path.Combine(_dir, "x.json");
+        File.WriteAllText(path, "[1, 2]");
+        var (code, _, stderr) = CliHarness.Run("report", path);
+        Assert.Equal(1, code);
+        Assert.Single(stderr.TrimEnd().Split('\n'));
+    }
+}
