@@ -12,8 +12,8 @@ namespace Squeeze.Cli.Commands;
 /// <summary>
 /// <c>squeeze perplexity -m MODEL -f TEXT [-c 512] [-b 2048] [--chunks N] [--kl-divergence-base FILE [--kl-divergence]] [-t N] [--json FILE]</c>:
 /// llama-perplexity's perplexity, KL-divergence base file and KL-divergence statistics, printed as llama-perplexity
-/// prints them. Each mode is one option group here and one library class; task modes (HellaSwag, WinoGrande, multiple
-/// choice) are added the same way: their options in <see cref="Create"/>, a branch in <see cref="Run"/>, a Run method.
+/// prints them. Each mode is one option group here and one library class; the task modes (HellaSwag, WinoGrande, multiple
+/// choice) are <see cref="TaskOptions"/>, added in <see cref="Create"/> and tried first in <see cref="Run"/>.
 /// </summary>
 internal static class PerplexityCommand
 {
@@ -41,20 +41,22 @@ internal static class PerplexityCommand
         {
             model, file, context, batch, chunks, threads, json, klBase, kl,
         };
+        var tasks = TaskOptions.AddTo(command);
         command.SetAction(p => CommandRunner.Run(() => Run(
             new Common(p.GetRequiredValue(model), p.GetValue(file), p.GetValue(context), p.GetValue(batch), p.GetValue(chunks), p.GetValue(threads), p.GetValue(json)),
-            p.GetValue(klBase), p.GetValue(kl))));
+            p.GetValue(klBase), p.GetValue(kl), tasks, p)));
         return command;
     }
 
-    private static int Run(Common common, FileInfo? klBase, bool kl)
+    private static int Run(Common common, FileInfo? klBase, bool kl, TaskOptions tasks, ParseResult parse)
     {
         if (common.Threads < 1) throw new InvalidInputException($"--threads must be at least 1, not {common.Threads}");
         if (common.Batch < 1) throw new InvalidInputException($"--batch-size must be at least 1, not {common.Batch}");
         if (common.Context < 3) throw new InvalidInputException($"--ctx-size must be at least 3, not {common.Context}");
         if (common.Chunks == 0 || common.Chunks < -1) throw new InvalidInputException($"--chunks must be -1 (all) or at least 1, not {common.Chunks}");
         if (!common.Model.Exists) throw new FileNotFoundException($"file not found: {common.Model.FullName}", common.Model.FullName);
-        // Task modes go here, before the perplexity modes, as llama-perplexity orders them.
+        // Task modes first, as llama-perplexity orders them.
+        if (tasks.TryRun(parse, common.Model, common.Text, common.Context, common.Threads, common.Json, out int exit)) return exit;
         if (kl)
         {
             if (klBase is null) throw new InvalidInputException("--kl-divergence needs the base file: --kl-divergence-base FILE");
