@@ -12,8 +12,8 @@ namespace Squeeze.Cli.Commands;
 /// <summary>
 /// <c>squeeze perplexity -m MODEL -f TEXT [-c 512] [-b 2048] [--chunks N] [--kl-divergence-base FILE [--kl-divergence]] [-t N] [--json FILE]</c>:
 /// llama-perplexity's perplexity, KL-divergence base file and KL-divergence statistics, printed as llama-perplexity
-/// prints them. Each mode is one option group here and one library class; task modes (HellaSwag, WinoGrande, multiple
-/// choice) are added the same way: their options in <see cref="Create"/>, a branch in <see cref="Run"/>, a Run method.
+/// prints them. Each mode is one option group here and one library class; the task modes (HellaSwag, WinoGrande, multiple
+/// choice) are <see cref="TaskOptions"/>, added in <see cref="Create"/> and tried first in <see cref="Run"/>.
 /// </summary>
 internal static class PerplexityCommand
 {
@@ -42,23 +42,21 @@ internal static class PerplexityCommand
             model, file, context, batch, chunks, threads, json, klBase, kl,
         };
         var tasks = TaskOptions.AddTo(command);
-        command.SetAction(p => CommandRunner.Run(() =>
-        {
-            var common = new Common(p.GetRequiredValue(model), p.GetValue(file), p.GetValue(context), p.GetValue(batch), p.GetValue(chunks), p.GetValue(threads), p.GetValue(json));
-            // Task modes first, as llama-perplexity checks them before perplexity and KL divergence.
-            if (tasks.TryRun(p, common.Model, common.Text, common.Context, common.Threads, common.Json, out int exit)) return exit;
-            return Run(common, p.GetValue(klBase), p.GetValue(kl));
-        }));
+        command.SetAction(p => CommandRunner.Run(() => Run(
+            new Common(p.GetRequiredValue(model), p.GetValue(file), p.GetValue(context), p.GetValue(batch), p.GetValue(chunks), p.GetValue(threads), p.GetValue(json)),
+            p.GetValue(klBase), p.GetValue(kl), tasks, p)));
         return command;
     }
 
-    private static int Run(Common common, FileInfo? klBase, bool kl)
+    private static int Run(Common common, FileInfo? klBase, bool kl, TaskOptions tasks, ParseResult parse)
     {
         if (common.Threads < 1) throw new InvalidInputException($"--threads must be at least 1, not {common.Threads}");
         if (common.Batch < 1) throw new InvalidInputException($"--batch-size must be at least 1, not {common.Batch}");
         if (common.Context < 3) throw new InvalidInputException($"--ctx-size must be at least 3, not {common.Context}");
         if (common.Chunks == 0 || common.Chunks < -1) throw new InvalidInputException($"--chunks must be -1 (all) or at least 1, not {common.Chunks}");
         if (!common.Model.Exists) throw new FileNotFoundException($"file not found: {common.Model.FullName}", common.Model.FullName);
+        // Task modes first, as llama-perplexity orders them.
+        if (tasks.TryRun(parse, common.Model, common.Text, common.Context, common.Threads, common.Json, out int exit)) return exit;
         if (kl)
         {
             if (klBase is null) throw new InvalidInputException("--kl-divergence needs the base file: --kl-divergence-base FILE");
@@ -74,7 +72,6 @@ internal static class PerplexityCommand
         using var model = TransformerModel.Load(common.Model.FullName);
         var tokenizer = Tokenizer.FromGguf(model.File);
         var tokens = Perplexity.Tokenize(tokenizer, Perplexity.ReadText(common.Text.FullName));
-        WarnIfBeyondTraining(model, common.Context);
         var running = new StringBuilder();
         PerplexityResult result = null!;
         Func<IProgress<PerplexityProgress>, PerplexityResult> evaluate = progress =>
@@ -121,7 +118,6 @@ internal static class PerplexityCommand
         var tokenizer = Tokenizer.FromGguf(model.File);
         using var reader = LogitsFileReader.Open(basePath.FullName);
         var h = reader.Header;
-        WarnIfBeyondTraining(model, h.ContextSize);
         var output = Console.Out;
         output.WriteLine($"kl_divergence: {h.ChunkCount} chunks, n_ctx={h.ContextSize}, n_vocab={h.VocabSize}, n_batch={common.Batch}, threads={common.Threads}");
         const string tableHeader = "chunk             PPL               ln(PPL(Q)/PPL(base))          KL Divergence              Δp RMS            Same top p";
@@ -154,13 +150,6 @@ internal static class PerplexityCommand
         if (common.Json is not null)
             ResultFile.Write(common.Json.FullName, ResultFile.Kinds.KlDivergence, ModelInfo.Of(model.File, common.Model.ToString()), basePath.Name, result);
         return CommandRunner.Ok;
-    }
-
-    /// <summary>llama-perplexity's warning when the chunks are longer than the model's trained context.</summary>
-    private static void WarnIfBeyondTraining(TransformerModel model, int context)
-    {
-        if (context > model.Hparams.ContextLength)
-            Console.Error.WriteLine($"squeeze: warning: the model was trained on only {model.Hparams.ContextLength} context tokens ({context} specified)");
     }
 
     /// <summary>llama-perplexity's per-chunk KL line.</summary>

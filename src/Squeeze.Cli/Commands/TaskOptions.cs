@@ -1,7 +1,6 @@
 using System.CommandLine;
 using Squeeze.Evaluation;
 using Squeeze.Evaluation.Tasks;
-using Squeeze.Gguf;
 using Squeeze.Models;
 using Squeeze.Tokenizers;
 
@@ -15,6 +14,7 @@ namespace Squeeze.Cli.Commands;
 /// var tasks = TaskOptions.AddTo(command);                                    // in Create()
 /// if (tasks.TryRun(parseResult, model, text, ctx, threads, json, out int exit)) return exit;   // first thing in Run()
 /// </code>
+/// <c>--json FILE</c> saves a <see cref="ResultFile"/> of kind hellaswag, winogrande or multiple-choice.
 /// </summary>
 internal sealed class TaskOptions
 {
@@ -25,13 +25,14 @@ internal sealed class TaskOptions
     private readonly Option<bool> _multipleChoice = new("--multiple-choice") { Description = "Score multiple-choice tasks (ARC, MMLU, TruthfulQA, ...) from llama.cpp's binary file (-bf or -f)." };
     private readonly Option<int> _multipleChoiceTasks = new("--multiple-choice-tasks") { Description = "Multiple-choice tasks to draw at random (0 = all, in file order)." };
     private readonly Option<FileInfo?> _binaryFile = new("--binary-file", "-bf") { Description = "The multiple-choice binary file (llama.cpp's -bf)." };
+    private readonly Option<string?> _taskName = new("--task-name") { Description = "Multiple choice: the set's name in saved results and reports (default: the file name without extensions)." };
     private readonly Option<int> _parallel = new("--parallel", "-np") { Description = "Parallel sequences; task modes use at least 4, and the task context is -c times this.", DefaultValueFactory = _ => 4 };
 
     /// <summary>Adds the task options to <paramref name="command"/> (which provides -m, -f, -c, -t and --json).</summary>
     public static TaskOptions AddTo(Command command)
     {
         var o = new TaskOptions();
-        foreach (var option in new Option[] { o._hellaSwag, o._hellaSwagTasks, o._winoGrande, o._winoGrandeTasks, o._multipleChoice, o._multipleChoiceTasks, o._binaryFile, o._parallel })
+        foreach (var option in new Option[] { o._hellaSwag, o._hellaSwagTasks, o._winoGrande, o._winoGrandeTasks, o._multipleChoice, o._multipleChoiceTasks, o._binaryFile, o._taskName, o._parallel })
             command.Options.Add(option);
         return o;
     }
@@ -59,40 +60,46 @@ internal sealed class TaskOptions
         try
         {
             TaskScore score;
+            string column;
             int requested;
             if (hs)
             {
                 requested = p.GetValue(_hellaSwagTasks);
                 if (requested < 1) throw new InvalidInputException($"--hellaswag-tasks must be at least 1, not {requested}");
-                var tasks = HellaSwagFile.Read(data.FullName);
-                using var model = TransformerModel.Load(modelFile.FullName);
-                var tokenizer = Tokenizer.FromGguf(model.File);
-                Console.Out.WriteLine($"hellaswag_score : loaded {tasks.Count} tasks from prompt.");
-                Console.Out.WriteLine($"hellaswag_score : selecting {Math.Min(requested, tasks.Count)} randomized tasks.");
-                score = HellaSwag.Score(model, tokenizer, tasks, requested, options, Print, cancel.Token);
-            }
-            else if (wg)
-            {
-                requested = p.GetValue(_winoGrandeTasks);
-                if (requested < 0) throw new InvalidInputException($"--winogrande-tasks must be 0 (all) or more, not {requested}");
-                var tasks = WinoGrandeFile.Read(data.FullName);
-                foreach (var note in tasks.Notes) Console.Error.WriteLine($"squeeze: note: {data.Name}: {note}");
-                using var model = TransformerModel.Load(modelFile.FullName);
-                var tokenizer = Tokenizer.FromGguf(model.File);
-                Console.Out.WriteLine($"winogrande_score : loaded {tasks.Tasks.Count} tasks from prompt.");
-                score = WinoGrande.Score(model, tokenizer, tasks, requested, options, Print, cancel.Token);
             }
             else
             {
-                requested = p.GetValue(_multipleChoiceTasks);
-                if (requested < 0) throw new InvalidInputException($"--multiple-choice-tasks must be 0 (all) or more, not {requested}");
-                var tasks = MultipleChoiceFile.Read(data.FullName);
-                using var model = TransformerModel.Load(modelFile.FullName);
-                var tokenizer = Tokenizer.FromGguf(model.File);
-                Console.Out.WriteLine($"multiple_choice_score: there are {tasks.Count} tasks in prompt");
-                score = MultipleChoice.Score(model, tokenizer, tasks, requested, options, Print, cancel.Token);
+                requested = p.GetValue(wg ? _winoGrandeTasks : _multipleChoiceTasks);
+                if (requested < 0) throw new InvalidInputException($"{(wg ? "--winogrande-tasks" : "--multiple-choice-tasks")} must be 0 (all) or more, not {requested}");
             }
-            if (json is not null) WriteJson(json.FullName, score, modelFile, data, options, requested);
+            // The data is checked before the model is loaded: a bad file fails fast.
+            IReadOnlyList<HellaSwagTask>? hellaSwag = hs ? HellaSwagFile.Read(data.FullName) : null;
+            WinoGrandeData? winoGrande = wg ? WinoGrandeFile.Read(data.FullName) : null;
+            IReadOnlyList<MultipleChoiceTask>? multipleChoice = mc ? MultipleChoiceFile.Read(data.FullName) : null;
+            using var model = TransformerModel.Load(modelFile.FullName);
+            var tokenizer = Tokenizer.FromGguf(model.File);
+            if (hellaSwag is not null)
+            {
+                Console.Out.WriteLine($"hellaswag_score : loaded {hellaSwag.Count} tasks from prompt.");
+                Console.Out.WriteLine($"hellaswag_score : selecting {Math.Min(requested, hellaSwag.Count)} randomized tasks.");
+                score = HellaSwag.Score(model, tokenizer, hellaSwag, requested, options, Print, cancel.Token);
+                column = "HellaSwag";
+            }
+            else if (winoGrande is not null)
+            {
+                foreach (var note in winoGrande.Notes) Console.Error.WriteLine($"squeeze: note: {data.Name}: {note}");
+                Console.Out.WriteLine($"winogrande_score : loaded {winoGrande.Tasks.Count} tasks from prompt.");
+                score = WinoGrande.Score(model, tokenizer, winoGrande, requested, options, Print, cancel.Token);
+                column = "WinoGrande";
+            }
+            else
+            {
+                Console.Out.WriteLine($"multiple_choice_score: there are {multipleChoice!.Count} tasks in prompt");
+                score = MultipleChoice.Score(model, tokenizer, multipleChoice, requested, options, Print, cancel.Token);
+                column = p.GetValue(_taskName) ?? SetName(data.Name);
+            }
+            if (json is not null)
+                ResultFile.Write(json.FullName, score.Task, ModelInfo.Of(model.File, modelFile.ToString()), data.Name, Result(score, column, requested, options));
             return true;
         }
         finally
@@ -101,36 +108,27 @@ internal sealed class TaskOptions
         }
     }
 
+    /// <summary>A multiple-choice set's report column from its file name: "arc-challenge-validation.bin" -> "arc-challenge-validation".</summary>
+    internal static string SetName(string fileName)
+    {
+        var name = fileName;
+        while (Path.GetExtension(name) is { Length: > 0 } ext && ext.Length <= 4) name = name[..^ext.Length];
+        return name.Length > 0 ? name : fileName;
+    }
+
+    /// <summary>The saved result: <c>task</c> (the report's column), <c>tasks</c>, <c>accuracy</c> and <c>uncertainty</c> in
+    /// percent as <c>squeeze report</c> reads them, then the run's details and every task's outcome.</summary>
+    internal sealed record TaskResult(string Task, int Tasks, double Accuracy, double Uncertainty, string Mode, int Correct, int TasksAvailable,
+        int TasksRequested, int CtxSize, int Parallel, double? Interval95Low, double? Interval95High, double? RandomChance, double? RandomChanceUncertainty,
+        IReadOnlyList<string> Notes, IReadOnlyList<TaskOutcome> Outcomes);
+
+    internal static TaskResult Result(TaskScore s, string column, int requested, TaskRunOptions options) =>
+        new(column, s.Tasks, s.Accuracy, s.Uncertainty, s.Task, s.Correct, s.Available, requested, options.ContextSize, Math.Max(4, options.Parallel),
+            s.IntervalLow, s.IntervalHigh, s.RandomChance, s.RandomChanceUncertainty, s.Notes, s.Outcomes);
+
     private static void Print(string line)
     {
         Console.Out.WriteLine(line);
         Console.Out.Flush();
     }
-
-    /// <summary>
-    /// The results for <c>squeeze report</c>, in the result envelope of <see cref="ResultFile"/> (kind = the mode): the
-    /// report column (<c>HellaSwag</c>, <c>WinoGrande</c>, or the multiple-choice file's name such as <c>arc-challenge</c>),
-    /// the summary, then every task's outcome.
-    /// </summary>
-    internal static void WriteJson(string path, TaskScore s, FileInfo model, FileInfo data, TaskRunOptions options, int requested)
-    {
-        string column = s.Task switch
-        {
-            "hellaswag" => "HellaSwag",
-            "winogrande" => "WinoGrande",
-            _ => Path.GetFileNameWithoutExtension(data.Name),
-        };
-        static double? Finite(double v) => double.IsFinite(v) ? v : null;
-        var result = new TaskResult(column, s.Tasks, Finite(s.Accuracy), Finite(s.Uncertainty), s.Correct, requested, s.Available,
-            options.ContextSize, Math.Max(4, options.Parallel), s.IntervalLow, s.IntervalHigh, s.RandomChance, s.RandomChanceUncertainty, s.Notes,
-            s.Outcomes.Select(o => new TaskOutcomeResult(o.Source, o.Predicted, o.Expected, o.Correct, o.Scores.Select(Finite).ToList())).ToList());
-        using var gguf = GgufFile.Open(model.FullName);
-        ResultFile.Write(path, s.Task, ModelInfo.Of(gguf, model.ToString()), data.Name, result);
-    }
-
-    private sealed record TaskResult(string Task, int Tasks, double? Accuracy, double? Uncertainty, int Correct, int TasksRequested,
-        int TasksAvailable, int CtxSize, int Parallel, double? Interval95Low, double? Interval95High, double? RandomChance,
-        double? RandomChanceUncertainty, IReadOnlyList<string> Notes, IReadOnlyList<TaskOutcomeResult> Outcomes);
-
-    private sealed record TaskOutcomeResult(int Task, int Predicted, int Expected, bool Correct, IReadOnlyList<double?> Scores);
 }

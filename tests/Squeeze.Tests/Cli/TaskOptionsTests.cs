@@ -1,15 +1,9 @@
-using System.CommandLine;
 using System.Text.Json;
-using Squeeze.Cli;
-using Squeeze.Cli.Commands;
 using Xunit;
 
 namespace Squeeze.Tests.Cli;
 
-/// <summary>
-/// The task modes through a stand-in for <c>squeeze perplexity</c> (its -m, -f, -c, -t and --json, plus
-/// <see cref="TaskOptions"/>), so that they are tested before the perplexity command takes them in.
-/// </summary>
+/// <summary>The task modes of <c>squeeze perplexity</c> (<see cref="Squeeze.Cli.Commands.TaskOptions"/>).</summary>
 [Collection(ConsoleCollection.Name)]
 public sealed class TaskOptionsTests : IDisposable
 {
@@ -17,36 +11,7 @@ public sealed class TaskOptionsTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    private static (int ExitCode, string Out, string Err) Run(params string[] args)
-    {
-        var model = new Option<FileInfo>("--model", "-m") { Required = true };
-        var file = new Option<FileInfo?>("--file", "-f");
-        var context = new Option<int>("--ctx-size", "-c") { DefaultValueFactory = _ => 512 };
-        var threads = new Option<int>("--threads", "-t") { DefaultValueFactory = _ => 1 };
-        var json = new Option<FileInfo?>("--json");
-        var command = new Command("perplexity") { model, file, context, threads, json };
-        var tasks = TaskOptions.AddTo(command);
-        command.SetAction(p => CommandRunner.Run(() =>
-            tasks.TryRun(p, p.GetRequiredValue(model), p.GetValue(file), p.GetValue(context), p.GetValue(threads), p.GetValue(json), out int exit)
-                ? exit : throw new InvalidInputException("no task mode")));
-        var root = new RootCommand { command };
-        var oldOut = Console.Out;
-        var oldErr = Console.Error;
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        Console.SetOut(stdout);
-        Console.SetError(stderr);
-        try
-        {
-            int code = root.Parse(["perplexity", .. args]).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
-            return (code, stdout.ToString(), stderr.ToString());
-        }
-        finally
-        {
-            Console.SetOut(oldOut);
-            Console.SetError(oldErr);
-        }
-    }
+    private static (int ExitCode, string Out, string Err) Run(params string[] args) => CliHarness.Run(["perplexity", "-t", "1", .. args]);
 
     private string Write(string name, string text)
     {
@@ -84,6 +49,7 @@ public sealed class TaskOptionsTests : IDisposable
         Assert.Equal("stories260K.gguf", doc.RootElement.GetProperty("model").GetProperty("file").GetString());
         var root = doc.RootElement.GetProperty("result");
         Assert.Equal("HellaSwag", root.GetProperty("task").GetString());
+        Assert.Equal("hellaswag", root.GetProperty("mode").GetString());
         Assert.Equal(2, root.GetProperty("tasks").GetInt32());
         Assert.Equal(2, root.GetProperty("outcomes").GetArrayLength());
         Assert.Equal(4, root.GetProperty("outcomes")[0].GetProperty("scores").GetArrayLength());
@@ -105,10 +71,17 @@ public sealed class TaskOptionsTests : IDisposable
         var data = Path.Combine(_dir, "mc.bin");
         Squeeze.Evaluation.Tasks.MultipleChoiceFile.Write(data,
             [new("What color is the sky?", new(["blue", "green", "red"], [1, 0, 0]), Squeeze.Evaluation.Tasks.MultipleChoiceAnswers.Empty)]);
-        var (code, stdout, _) = Run("-m", TestData.StoriesModel, "-bf", data, "--multiple-choice");
+        var json = Path.Combine(_dir, "mc.json");
+        var (code, stdout, _) = Run("-m", TestData.StoriesModel, "-bf", data, "--multiple-choice", "--json", json);
         Assert.Equal(0, code);
         Assert.Contains("Final result: ", stdout);
         Assert.Contains("Random chance: 33.3333 +/- ", stdout);
+        // squeeze report reads result.task as the column and result.accuracy as its value.
+        var report = Squeeze.Evaluation.ResultFile.Read(json).Single();
+        Assert.Equal("multiple-choice", report.Kind);
+        Assert.Equal("mc", report.Result["task"]!.GetValue<string>());
+        Assert.InRange(report.Result["accuracy"]!.GetValue<double>(), 0, 100);
+        Assert.Equal(33.3333, report.Result["random_chance"]!.GetValue<double>(), 3);
     }
 
     [Fact]
