@@ -119,8 +119,14 @@ public sealed class TasksOracleTests : IDisposable
         return new Sides { Model = model, Tokenizer = tokenizer, Oracle = oracle, Vocab = vocab, Llama = llama, Squeeze = squeeze };
     }
 
-    /// <summary>Squeeze's scores equal the reference on Squeeze's logits to float rounding, and llama.cpp's within its logits'
-    /// distance from Squeeze's; the choice made is llama.cpp's wherever its best score leads by more than that distance.</summary>
+    /// <summary>
+    /// Squeeze's batched scores equal the reference that decodes each sequence alone with Squeeze, and llama.cpp's within
+    /// its logits' distance from Squeeze's; the choice made is llama.cpp's wherever its best score leads by more than that
+    /// distance. Batched and alone are not bit-identical: like llama.cpp, Squeeze's attention takes ggml's tiled
+    /// flash-attention path (f32 values) for 64 tokens or more and the per-cell path (fp16 values) below, so packing
+    /// sequences together changes the last bits of every logit (measured up to 1.6e-4 relative on a task score here,
+    /// where a scoring mistake, a wrong token or offset, moves a score by whole nats).
+    /// </summary>
     private static void AssertScores(TaskScore score, Func<int, double[]> llama, Func<int, double[]> squeeze, int expectedCount)
     {
         Assert.Equal(expectedCount, score.Tasks);
@@ -132,7 +138,7 @@ public sealed class TasksOracleTests : IDisposable
             Assert.Equal(theirs.Length, o.Scores.Count);
             for (int k = 0; k < own.Length; k++)
             {
-                Assert.True(Math.Abs(own[k] - o.Scores[k]) <= 1e-5 * Math.Max(1, Math.Abs(own[k])) || (double.IsNaN(own[k]) && double.IsNaN(o.Scores[k])),
+                Assert.True(Math.Abs(own[k] - o.Scores[k]) <= 5e-4 * Math.Max(1, Math.Abs(own[k])) || (double.IsNaN(own[k]) && double.IsNaN(o.Scores[k])),
                     $"task {o.Source} choice {k}: batched {o.Scores[k]} vs Squeeze alone {own[k]}");
                 Assert.True(Math.Abs(theirs[k] - o.Scores[k]) <= 2e-3 * Math.Max(1, Math.Abs(theirs[k])) || (double.IsNaN(theirs[k]) && double.IsNaN(o.Scores[k])),
                     $"task {o.Source} choice {k}: Squeeze {o.Scores[k]} vs llama.cpp {theirs[k]}");
