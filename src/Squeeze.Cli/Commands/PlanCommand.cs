@@ -44,10 +44,10 @@ internal static class PlanCommand
         return command;
     }
 
-    private sealed record Args(FileInfo Model, FileInfo Imatrix, double? Bpw, string? Size, FileInfo? Text, string? Candidates, string[] Pins,
+    internal sealed record Args(FileInfo Model, FileInfo Imatrix, double? Bpw, string? Size, FileInfo? Text, string? Candidates, string[] Pins,
         FileInfo? Output, FileInfo? Heatmap, FileInfo? Quantize, int Chunks, int Ctx, DirectoryInfo? CacheDir, bool NoCache, int Threads);
 
-    private static int Run(Args a)
+    internal static int Run(Args a)
     {
         if (a.Bpw is null == (a.Size is null)) throw new InvalidInputException("give exactly one of --target-bpw and --target-size");
         var target = a.Bpw is { } b ? PlanTarget.Bpw(b) : PlanTarget.ParseSize(a.Size!);

@@ -18,7 +18,7 @@ internal static class QuantizeCommand
     private sealed record Args(
         FileInfo Input, string[] Positionals, bool Pure, FileInfo? Imatrix, string[] Include, string[] Exclude, int? Threads,
         bool AllowRequantize, bool DryRun, bool LeaveOutput, string? OutputType, string? EmbeddingType, string[] TensorTypes,
-        string[] TensorTypeFiles, string? Prune, string[] Overrides);
+        string[] TensorTypeFiles, string? Prune, string[] Overrides, double? TargetBpw, string? TargetSize, FileInfo? PlanText);
 
     public static Command Create()
     {
@@ -45,21 +45,25 @@ internal static class QuantizeCommand
         var prune = new Option<string?>("--prune-layers") { Description = "Comma-separated layer numbers to remove; later layers are renumbered." };
         var overrideKv = new Option<string[]>("--override-kv") { Description = "KEY=TYPE:VALUE (int, float, bool, str): set metadata in the output (repeatable)." };
         var dryRun = new Option<bool>("--dry-run") { Description = "Print each tensor's type and why, the sizes per layer and the bits per weight; write nothing." };
+        var targetBpw = new Option<double?>("--target-bpw") { Description = "Choose every tensor's type for this many bits per weight (squeeze plan; needs --imatrix; then: IN OUT [NTHREADS])." };
+        var targetSize = new Option<string?>("--target-size") { Description = "As --target-bpw, for a file size: bytes, or N with K, M, G." };
+        var planText = new Option<FileInfo?>("--plan-file", "-f") { Description = "With a target: calibration text for the planner's forward-pass probes (see squeeze plan -f)." };
         var command = new Command("quantize", "Quantize a GGUF model as llama-quantize does (same command line, same bytes).")
         {
             input, rest, pure, imatrix, includeWeights, excludeWeights, threads, allowRequantize, leaveOutput, outputType, embeddingType,
-            tensorType, tensorTypeFile, prune, overrideKv, dryRun,
+            tensorType, tensorTypeFile, prune, overrideKv, dryRun, targetBpw, targetSize, planText,
         };
         command.SetAction(p => CommandRunner.Run(() => Run(new Args(
             p.GetRequiredValue(input), p.GetValue(rest) ?? [], p.GetValue(pure), p.GetValue(imatrix), p.GetValue(includeWeights) ?? [],
             p.GetValue(excludeWeights) ?? [], p.GetValue(threads), p.GetValue(allowRequantize), p.GetValue(dryRun), p.GetValue(leaveOutput),
             p.GetValue(outputType), p.GetValue(embeddingType), p.GetValue(tensorType) ?? [], p.GetValue(tensorTypeFile) ?? [], p.GetValue(prune),
-            p.GetValue(overrideKv) ?? []))));
+            p.GetValue(overrideKv) ?? [], p.GetValue(targetBpw), p.GetValue(targetSize), p.GetValue(planText)))));
         return command;
     }
 
     private static int Run(Args a)
     {
+        if (a.TargetBpw is not null || a.TargetSize is not null) return RunTarget(a);
         // llama-quantize: if the argument after the input is a file type, the output is ggml-model-TYPE.gguf beside the input.
         var pos = a.Positionals;
         string? outputPath;
@@ -162,6 +166,34 @@ internal static class QuantizeCommand
         {
             Console.CancelKeyPress -= onCancel;
         }
+    }
+
+    /// <summary>
+    /// <c>--target-bpw</c> / <c>--target-size</c>: the file type is chosen per tensor by the planner (<c>squeeze plan</c>),
+    /// with <c>--tensor-type</c> rules pinned and charged to the budget. Positionals: IN OUT [NTHREADS].
+    /// </summary>
+    private static int RunTarget(Args a)
+    {
+        if (a.Imatrix is null) throw new InvalidInputException("--target-bpw and --target-size need --imatrix (the planner weighs errors by it)");
+        var pos = a.Positionals;
+        if (pos.Length > 2) throw new InvalidInputException("with a target the arguments are IN OUT [NTHREADS]: no file type");
+        if (pos.Length == 2 && !int.TryParse(pos[1], NumberStyles.None, CultureInfo.InvariantCulture, out _))
+            throw new InvalidInputException($"with a target the arguments are IN OUT [NTHREADS]: '{pos[1]}' is not a thread count");
+        int threads = a.Threads ?? (pos.Length == 2 ? int.Parse(pos[1], CultureInfo.InvariantCulture) : Squeeze.Numerics.Workers.DefaultThreads);
+        var unsupported = new List<string>();
+        if (a.Pure) unsupported.Add("--pure");
+        if (a.TensorTypeFiles.Length > 0) unsupported.Add("--tensor-type-file");
+        if (a.Prune is not null) unsupported.Add("--prune-layers");
+        if (a.Overrides.Length > 0) unsupported.Add("--override-kv");
+        if (a.Include.Length + a.Exclude.Length > 0) unsupported.Add("--include-weights/--exclude-weights");
+        if (a.DryRun) unsupported.Add("--dry-run");
+        if (a.LeaveOutput) unsupported.Add("--leave-output-tensor");
+        if (a.OutputType is not null) unsupported.Add("--output-tensor-type (pin it: --tensor-type output=TYPE)");
+        if (a.EmbeddingType is not null) unsupported.Add("--token-embedding-type (pin it: --tensor-type token_embd=TYPE)");
+        if (a.AllowRequantize) unsupported.Add("--allow-requantize");
+        if (unsupported.Count > 0) throw new InvalidInputException($"{string.Join(", ", unsupported)} cannot be combined with a target yet (use squeeze plan -o PLAN.txt, then quantize --tensor-type-file)");
+        return PlanCommand.Run(new PlanCommand.Args(a.Input, a.Imatrix, a.TargetBpw, a.TargetSize, a.PlanText, null, a.TensorTypes,
+            null, null, new FileInfo(pos[0]), 8, 0, null, false, threads));
     }
 
     private static string FileTypeList() => string.Join(", ", LlamaFileTypes.All.Where(r => r.IsListed).Select(r => r.Name)) + ", COPY";
