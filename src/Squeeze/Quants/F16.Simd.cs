@@ -13,6 +13,15 @@ public sealed partial class F16Kernel
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<float> Widen(Vector256<uint> h)
     {
+        // Finite halves (all of them in real weights) need only the scaling; Inf and NaN take the full recipe.
+        var m = h & Vector256.Create(0x7FFFu);
+        if (!Vector256.GreaterThanOrEqualAny(m, Vector256.Create(0x7C00u)))
+            return (((m << 13).AsSingle() * Vector256.Create(Scale112)).AsUInt32() | ((h & Vector256.Create(0x8000u)) << 16)).AsSingle();
+        return WidenWithSpecials(h);
+    }
+
+    private static Vector256<float> WidenWithSpecials(Vector256<uint> h)
+    {
         var magnitude = h & Vector256.Create(0x7FFFu);
         var shifted = magnitude << 13;
         var finite = (shifted.AsSingle() * Vector256.Create(Scale112)).AsUInt32();
@@ -25,6 +34,14 @@ public sealed partial class F16Kernel
     /// <inheritdoc cref="Widen(Vector256{uint})"/>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector512<float> Widen(Vector512<uint> h)
+    {
+        var m = h & Vector512.Create(0x7FFFu);
+        if (!Vector512.GreaterThanOrEqualAny(m, Vector512.Create(0x7C00u)))
+            return (((m << 13).AsSingle() * Vector512.Create(Scale112)).AsUInt32() | ((h & Vector512.Create(0x8000u)) << 16)).AsSingle();
+        return WidenWithSpecials(h);
+    }
+
+    private static Vector512<float> WidenWithSpecials(Vector512<uint> h)
     {
         var magnitude = h & Vector512.Create(0x7FFFu);
         var shifted = magnitude << 13;
