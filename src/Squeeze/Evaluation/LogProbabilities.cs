@@ -12,24 +12,12 @@ public readonly record struct KlToken(float Nll, float NllBase, double Kld, floa
 
 /// <summary>
 /// The per-token arithmetic of llama-perplexity (tools/perplexity/perplexity.cpp at 815a2a591), with its float and
-/// double choices kept so that Squeeze's numbers equal llama.cpp's: negative log-likelihoods, the uint16 encoding of a
-/// row of log-probabilities in the KL base file, and the comparison of logits with such a record.
+/// double choices kept so that Squeeze's numbers equal llama.cpp's: the uint16 encoding of a row of log-probabilities in
+/// the KL base file, and the comparison of logits with such a record (plain negative log-likelihoods are
+/// <see cref="Squeeze.Numerics.VectorOps.NegativeLogSoftmax"/>).
 /// </summary>
 public static class LogProbabilities
 {
-    /// <summary>
-    /// −log softmax(logits)[token] as llama-perplexity's plain perplexity computes it: float maximum, double sum of
-    /// float exponentials, then <c>logit − max − log(sum)</c> in double.
-    /// </summary>
-    public static double Nll(ReadOnlySpan<float> logits, int token)
-    {
-        float max = logits[0];
-        for (int i = 1; i < logits.Length; i++) max = Math.Max(max, logits[i]);
-        double sum = 0;
-        for (int i = 0; i < logits.Length; i++) sum += MathF.Exp(logits[i] - max);
-        return -((double)(logits[token] - max) - Math.Log(sum));
-    }
-
     /// <summary>
     /// Encodes the log-probabilities of <paramref name="logits"/> as one base-file record (<paramref name="record"/>:
     /// <see cref="LogitsFileHeader.RecordUInt16s"/> values: scale and minimum as floats, then one uint16 per entry,

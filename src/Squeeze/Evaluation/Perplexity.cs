@@ -111,7 +111,7 @@ public static class Perplexity
                 {
                     var row = logits.Span.Slice(r * nVocab, nVocab);
                     int next = chunkTokens.Span[first + r + 1];
-                    nll[r] = writer is null ? LogProbabilities.Nll(row, next) : LogProbabilities.Encode(row, next, records.AsSpan(r * nv, nv));
+                    nll[r] = writer is null ? VectorOps.NegativeLogSoftmax(row, next) : LogProbabilities.Encode(row, next, records.AsSpan(r * nv, nv));
                 }
             });
             for (int r = 0; r < scored; r++)

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Squeeze.Models;
+using Squeeze.Numerics;
 
 namespace Squeeze.Imatrix;
 
@@ -171,7 +172,7 @@ public static class ImatrixRun
                         var t = ub[r];
                         if (t.Position < first || t.Position > nCtx - 2) continue;
                         int next = toks[(i + t.Sequence) * nCtx + t.Position + 1];
-                        double v = -LogSoftmax(logits.AsSpan(r * vocab, vocab), next);
+                        double v = VectorOps.NegativeLogSoftmax(logits.AsSpan(r * vocab, vocab), next);
                         seqNll[t.Sequence] += v;
                         seqNll2[t.Sequence] += v * v;
                         seqCount[t.Sequence]++;
@@ -222,16 +223,6 @@ public static class ImatrixRun
             saved ??= snapshot;
         }
         return saved;
-    }
-
-    /// <summary>log softmax(logits)[token] as llama-imatrix computes it: float max, double Σexp of float exps.</summary>
-    internal static double LogSoftmax(ReadOnlySpan<float> logits, int token)
-    {
-        float max = logits[0];
-        for (int i = 1; i < logits.Length; i++) max = Math.Max(max, logits[i]);
-        double sum = 0;
-        for (int i = 0; i < logits.Length; i++) sum += MathF.Exp(logits[i] - max);
-        return logits[token] - max - Math.Log(sum);
     }
 
     /// <summary>

@@ -42,4 +42,17 @@ public static class VectorOps
         }
         TensorPrimitives.Multiply(x, (float)(1.0 / sum), x);
     }
+
+    /// <summary>
+    /// −log softmax(logits)[token] as llama-perplexity and llama-imatrix compute it: float maximum, double sum of float
+    /// exponentials, then <c>logit − max − log(sum)</c> in double.
+    /// </summary>
+    public static double NegativeLogSoftmax(ReadOnlySpan<float> logits, int token)
+    {
+        float max = logits[0];
+        for (int i = 1; i < logits.Length; i++) max = Math.Max(max, logits[i]);
+        double sum = 0;
+        for (int i = 0; i < logits.Length; i++) sum += MathF.Exp(logits[i] - max);
+        return -((double)(logits[token] - max) - Math.Log(sum));
+    }
 }

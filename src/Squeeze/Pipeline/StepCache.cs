@@ -36,7 +36,9 @@ public sealed class StepCache
     public sealed record OutputRecord(long Size, string Sha256);
 
     /// <summary>The SHA-256 of a file's contents (hex), from the memo when the file's size and time are unchanged.</summary>
-    public string HashFile(string path)
+    public string HashFile(string path) => Hash(path, save: true);
+
+    private string Hash(string path, bool save)
     {
         var info = new FileInfo(path);
         if (!info.Exists) throw new FileNotFoundException($"file not found: {path}", path);
@@ -50,7 +52,7 @@ public sealed class StepCache
         lock (_lock)
         {
             _hashes[full] = new HashMemo(info.Length, info.LastWriteTimeUtc.Ticks, hash);
-            SaveHashes();
+            if (save) SaveHashes();
         }
         return hash;
     }
@@ -62,7 +64,9 @@ public sealed class StepCache
             .Where(f => !Path.GetFileName(f).StartsWith('.'))
             .Order(StringComparer.Ordinal);
         var text = new StringBuilder();
-        foreach (var f in files) text.Append(Path.GetRelativePath(folder, f)).Append('\0').Append(HashFile(f)).Append('\n');
+        // The memo is written once for the whole folder, not once per file.
+        foreach (var f in files) text.Append(Path.GetRelativePath(folder, f)).Append('\0').Append(Hash(f, save: false)).Append('\n');
+        lock (_lock) SaveHashes();
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())));
     }
 
