@@ -9,7 +9,7 @@ namespace Squeeze.Bench;
 
 /// <summary>
 /// llama-bench's pp (prompt processing) and tg (generation) tests for Squeeze and llama.cpp on the same file with the
-/// same threads, in one process: <c>squeeze-bench speed [--types f16,q8_0,q4_K_M] [-p 512] [-n 128] [-r 3] [-t N] [--small]</c>.
+/// same threads, in one process: <c>squeeze-bench speed [--types f16,q8_0,q4_K_M] [-p 512] [-n 128] [-r 3] [-t N] [--tests pp,tg] [--small]</c>.
 /// The model is a random-weight one shaped like Qwen3-0.6B (or a small one with <c>--small</c>), written once to the temp folder.
 /// A ggml type name gives a model with every 2-D weight of that type; <c>q4_K_M</c> is llama.cpp's Q4_K_M mix made by
 /// llama_model_quantize from the F16 model (Q4_K, with Q6_K for the output, half the attn_v and ffn_down).
@@ -21,6 +21,7 @@ internal static class InferenceSpeed
         var types = new List<string> { "f16", "q8_0", Q4KM };
         int prompt = 512, gen = 128, reps = 3, threads = Workers.DefaultThreads;
         bool small = false;
+        var tests = new List<string> { "pp", "tg" };
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -30,6 +31,7 @@ internal static class InferenceSpeed
                 case "-n": gen = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "-r": reps = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "-t": threads = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--tests": tests = args[++i].Split(',').ToList(); break;
                 case "--small": small = true; break;
                 default: throw new ArgumentException($"unknown argument {args[i]}");
             }
@@ -50,11 +52,16 @@ internal static class InferenceSpeed
             notes.Add($"{type}: matrices {Describe(model)}");
             var squeeze = new Transformer(model, contextSize: prompt + gen + 8, threads: threads);
             using var oracle = new OracleModel(path, contextSize: prompt + gen + 8, batchSize: prompt, threads: threads);
-            var tokens = Enumerable.Range(0, prompt).Select(i => i == 0 ? 1 : 3 + (i * 7919) % (shape.VocabSize - 3)).ToArray();
+            var tokens = Enumerable.Range(0, Math.Max(prompt, gen)).Select(i => i == 0 ? 1 : 3 + (i * 7919) % (shape.VocabSize - 3)).ToArray();
 
-            var ppOurs = Repeat(reps, () => { squeeze.Cache.Clear(); squeeze.Evaluate(tokens, allLogits: false); }, prompt);
-            var ppTheirs = Repeat(reps, () => { oracle.ClearCache(); oracle.Decode(tokens, 0, allLogits: false); }, prompt);
-            Row(type, $"pp{prompt}", ppOurs, ppTheirs);
+            var promptTokens = tokens[..prompt];
+            if (tests.Contains("pp"))
+            {
+                var ppOurs = Repeat(reps, () => { squeeze.Cache.Clear(); squeeze.Evaluate(promptTokens, allLogits: false); }, prompt);
+                var ppTheirs = Repeat(reps, () => { oracle.ClearCache(); oracle.Decode(promptTokens, 0, allLogits: false); }, prompt);
+                Row(type, $"pp{prompt}", ppOurs, ppTheirs);
+            }
+            if (!tests.Contains("tg")) continue;
 
             var tgOurs = Repeat(reps, () => { squeeze.Cache.Clear(); for (int i = 0; i < gen; i++) squeeze.Evaluate([tokens[i]], i); }, gen);
             var tgTheirs = Repeat(reps, () => { oracle.ClearCache(); for (int i = 0; i < gen; i++) oracle.Decode([tokens[i]], i, allLogits: false); }, gen);

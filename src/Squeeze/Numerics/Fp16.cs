@@ -7,7 +7,7 @@ namespace Squeeze.Numerics;
 /// Conversion from float rounds to nearest, ties to even, like ggml's <c>ggml_compute_fp32_to_fp16</c>
 /// and the F16C instruction; a NaN becomes the quiet NaN 0x7E00 with the input's sign, as in ggml.
 /// </summary>
-public static class Fp16
+public static partial class Fp16
 {
     /// <summary>
     /// Exact half-to-float by bit manipulation (F. Giesen's method): the same floats as a <see cref="Half"/> cast on all

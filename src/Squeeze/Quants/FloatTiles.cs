@@ -114,7 +114,7 @@ internal static unsafe class FloatTiles
                     ys = n;
                     xf = rb;
                 }
-                for (int r = 0; r < rows2; r += 2)
+                for (int r = 0; cols2 > 0 && r < rows2; r += 2) // no pair of activation rows: nothing to widen the weight rows for
                 {
                     float* x0, x1;
                     if (widen != null)

@@ -48,6 +48,69 @@ public class SimpleQuantsTests
     }
 
     [Fact]
+    public void F16_products_with_infinities_nans_and_edge_halves_equal_ggml_at_every_level()
+    {
+        // The vector paths widen halves by a rule that is exact only for finite ones and redo a row that holds an Inf
+        // or NaN: rows with such halves (in the weight or the activation, in the body or the tail), and finite rows
+        // at the edges of the rule (largest half, subnormals, zeros), as single products, single-column tiles
+        // (generation) and wider tiles.
+        var kernel = QuantKernels.Get(GgmlType.F16);
+        var rng = new Random(21);
+        foreach (int n in new[] { 1024, 1024 + 32 })
+        {
+            var cases = new List<(string Name, ushort[] X, ushort[] Y)>();
+            ushort[] Row(float scale) => Enumerable.Range(0, n).Select(_ => Fp16.FromFloat(scale * Rows.Gaussian(rng))).ToArray();
+            ushort[] With(ushort[] r, params (int At, ushort H)[] set) { var c = (ushort[])r.Clone(); foreach (var (at, h) in set) c[at] = h; return c; }
+            var x = Row(1f);
+            var y = Row(1f);
+            cases.Add(("finite", x, y));
+            cases.Add(("+Inf weight", With(x, (100, 0x7C00)), y));
+            cases.Add(("-Inf weight in the last step", With(x, (n - 40, 0xFC00)), y));
+            cases.Add(("+Inf and -Inf weights", With(x, (5, 0x7C00), (700, 0xFC00)), y));
+            cases.Add(("signalling NaN weight", With(x, (300, 0x7C01)), y));
+            cases.Add(("quiet NaN weight with sign", With(x, (17, 0xFE55)), y));
+            cases.Add(("Inf activation", x, With(y, (64, 0x7C00))));
+            cases.Add(("NaN activation", x, With(y, (1000, 0x7D00))));
+            cases.Add(("Inf weight in the tail", With(x, (n - 1, 0x7C00)), y));
+            cases.Add(("largest halves, subnormals and zeros", With(x, (0, 0x7BFF), (1, 0xFBFF), (2, 0x0001), (3, 0x8001), (4, 0x03FF), (5, 0x83FF), (6, 0x0000), (7, 0x8000), (8, 0x0400)),
+                With(y, (0, 0x0001), (1, 0x7BFF), (2, 0x7BFF), (3, 0x3C00), (4, 0x3C00), (5, 0x0400), (6, 0x7BFF), (7, 0x7BFF))));
+            cases.Add(("subnormal rows", Enumerable.Range(0, n).Select(i => (ushort)(rng.Next(0x400) | (i % 2) << 15)).ToArray(), Row(100f)));
+
+            foreach (var (name, xs, ys) in cases)
+            {
+                var xb = System.Runtime.InteropServices.MemoryMarshal.AsBytes(xs.AsSpan()).ToArray();
+                var yb = System.Runtime.InteropServices.MemoryMarshal.AsBytes(ys.AsSpan()).ToArray();
+                float expected = Oracle.VecDot(GgmlType.F16, xb, yb, n);
+                // Three weight rows (the case's row between two plain ones) against one and against three activation rows.
+                var plain = System.Runtime.InteropServices.MemoryMarshal.AsBytes(x.AsSpan()).ToArray();
+                var xs3 = plain.Concat(xb).Concat(plain).ToArray();
+                var ys3 = yb.Concat(yb).Concat(yb).ToArray();
+                float expectedPlain = Oracle.VecDot(GgmlType.F16, plain, yb, n);
+                foreach (var level in Enum.GetValues<SimdLevel>().Where(Simd.IsSupported))
+                {
+                    using var _ = Simd.Override(level);
+                    Same(expected, kernel.VecDot(xb, yb, n), $"{name} n={n} vec_dot at {level}");
+                    foreach (int cols in new[] { 1, 3 })
+                    {
+                        var s = new float[3 * cols];
+                        kernel.VecDotTile(xs3, 2 * n, 3, ys3, 2 * n, cols, n, s, 3);
+                        for (int t = 0; t < cols; t++)
+                        {
+                            Same(expectedPlain, s[t * 3], $"{name} n={n} tile of {cols} at {level}, plain row 0");
+                            Same(expected, s[t * 3 + 1], $"{name} n={n} tile of {cols} at {level}, column {t}");
+                            Same(expectedPlain, s[t * 3 + 2], $"{name} n={n} tile of {cols} at {level}, plain row 2");
+                        }
+                    }
+                }
+            }
+        }
+
+        static void Same(float expected, float actual, string context) =>
+            Assert.True(BitConverter.SingleToUInt32Bits(expected) == BitConverter.SingleToUInt32Bits(actual) || (float.IsNaN(expected) && float.IsNaN(actual)),
+                $"{context}: ggml {expected:R}, squeeze {actual:R}");
+    }
+
+    [Fact]
     public void Every_E8M0_code_decodes_as_in_ggml()
     {
         // 256 MXFP4 blocks, block e holding exponent e and every code 1 (value 1 after doubling): each weight is the scale.
