@@ -130,4 +130,28 @@ public sealed partial class F16Kernel
         }
         return Lanes.Reduce16((a0 + a4) + (a2 + a6), (a1 + a5) + (a3 + a7));
     }
+
+    // Vector128 (SSE4.1 or AdvSimd): the AVX-512 order's 64 accumulator lanes held as 16 four-lane vectors, stored and
+    // reduced as the scalar reference reduces them; rows with an Inf or NaN go to the scalar reference.
+    private static float Body128(ReadOnlySpan<ushort> x, ReadOnlySpan<ushort> y, int np)
+    {
+        ref short px = ref Unsafe.As<ushort, short>(ref MemoryMarshal.GetReference(x));
+        ref short py = ref Unsafe.As<ushort, short>(ref MemoryMarshal.GetReference(y));
+        Span<Vector128<float>> acc = stackalloc Vector128<float>[16];
+        acc.Clear();
+        Vector128<int> g = default;
+        for (int i = 0; i < np; i += Step)
+        {
+            for (int k = 0; k < 8; k++)
+            {
+                nuint o = (nuint)(i + 8 * k);
+                var (xl, xu) = Vector128.Widen(Vector128.LoadUnsafe(ref px, o));
+                var (yl, yu) = Vector128.Widen(Vector128.LoadUnsafe(ref py, o));
+                acc[2 * k] = Vector128.FusedMultiplyAdd(Fp16.WidenFinite(xl, ref g), Fp16.WidenFinite(yl, ref g), acc[2 * k]);
+                acc[2 * k + 1] = Vector128.FusedMultiplyAdd(Fp16.WidenFinite(xu, ref g), Fp16.WidenFinite(yu, ref g), acc[2 * k + 1]);
+            }
+        }
+        if (Fp16.HasSpecial(g)) return BodyScalar(x, y, np);
+        return F32Kernel.ReduceAccumulators(MemoryMarshal.Cast<Vector128<float>, float>(acc));
+    }
 }

@@ -46,6 +46,7 @@ public sealed partial class F16Kernel : IQuantKernel
         {
             SimdLevel.Avx512 when np > 0 => Body512(xh, yh, np),
             SimdLevel.Avx2 when np > 0 => Body256(xh, yh, np),
+            SimdLevel.Vector128 when np > 0 => Body128(xh, yh, np),
             _ => BodyScalar(xh, yh, np),
         };
         double sum = body;
