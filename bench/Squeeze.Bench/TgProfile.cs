@@ -30,8 +30,11 @@ internal static class TgProfile
         var tf = new Transformer(model, contextSize: gen + 8, threads: threads);
         void Generate() { tf.Cache.Clear(); for (int i = 0; i < gen; i++) tf.Evaluate([3 + i * 7], i); }
         Generate();
+        int gc0 = GC.CollectionCount(0), gc2 = GC.CollectionCount(2);
+        var pause0 = GC.GetTotalPauseDuration();
         var (wall, cpu) = Time(Generate);
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"forward pass: {wall / gen:0.00} ms/token wall, {cpu / gen:0.00} ms/token CPU ({threads} threads)"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"forward pass: {wall / gen:0.00} ms/token wall, {cpu / gen:0.00} ms/token CPU ({threads} threads); " +
+            $"{GC.CollectionCount(0) - gc0} GCs ({GC.CollectionCount(2) - gc2} gen2), {(GC.GetTotalPauseDuration() - pause0).TotalMilliseconds / gen:0.000} ms/token paused"));
 
         var matmul = new MatMul(threads);
         var groups = model.Layers.SelectMany(l => l.Matrices.Select(w => (Name: w.Name.Split('.')[^2], W: w)))

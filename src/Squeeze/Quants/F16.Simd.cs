@@ -44,12 +44,25 @@ public sealed partial class F16Kernel
         return (sign >> 16) | Vector256.ConditionalSelect(isNaN, Vector256.Create(0x7E00u), nonSign);
     }
 
+    // Fast widening with the Inf/NaN guard (a row with such a half is widened again exactly); tinyBLAS's batched
+    // products widen every weight row through here.
     private static int Dequantize256(ReadOnlySpan<ushort> h, Span<float> dst)
     {
         ref ushort ph = ref MemoryMarshal.GetReference(h);
         ref float pd = ref MemoryMarshal.GetReference(dst);
         int i = 0;
-        for (; i + 8 <= h.Length; i += 8) Fp16.Load8Exact(ref ph, (nuint)i).StoreUnsafe(ref pd, (nuint)i);
+        if (Simd.Level >= SimdLevel.Avx512)
+        {
+            Vector512<int> guard = default;
+            for (; i + 16 <= h.Length; i += 16) Fp16.Load16(ref ph, (nuint)i, ref guard).StoreUnsafe(ref pd, (nuint)i);
+            if (Fp16.HasSpecial(guard))
+                for (int j = 0; j < i; j += 16) Fp16.Load16Exact(ref ph, (nuint)j).StoreUnsafe(ref pd, (nuint)j);
+        }
+        int start = i;
+        Vector256<int> g = default;
+        for (; i + 8 <= h.Length; i += 8) Fp16.Load8(ref ph, (nuint)i, ref g).StoreUnsafe(ref pd, (nuint)i);
+        if (Fp16.HasSpecial(g))
+            for (int j = start; j < i; j += 8) Fp16.Load8Exact(ref ph, (nuint)j).StoreUnsafe(ref pd, (nuint)j);
         return i;
     }
 
