@@ -227,6 +227,48 @@ public static unsafe class Oracle
             Native.ggml_free(ctx);
         }
     }
+
+    /// <summary>
+    /// ggml-cpu's <c>ggml_mul_mat</c> with the weight in the CPU_REPACK buffer, as llama.cpp multiplies Q4_0, Q4_K, IQ4_NL
+    /// and MXFP4 weights by default: <paramref name="weight"/> holds <paramref name="rows"/> rows of <paramref name="cols"/>
+    /// elements of <paramref name="type"/> (rows a multiple of 8), <paramref name="x"/> <paramref name="n"/> rows of
+    /// <paramref name="cols"/> floats. Returns <c>[n][rows]</c>.
+    /// </summary>
+    public static float[] RepackedMatMul(GgmlType type, ReadOnlySpan<byte> weight, int rows, int cols, ReadOnlySpan<float> x, int n, int threads)
+    {
+        if (rows <= 0 || rows % 8 != 0 || cols <= 0 || n <= 0 || threads <= 0) throw new ArgumentException("bad matmul shape");
+        if (weight.Length != GgmlTypes.RowSize(type, cols) * rows || x.Length != (long)n * cols) throw new ArgumentException("array sizes do not match the shape");
+        if (type is not (GgmlType.Q4_0 or GgmlType.Q4_K or GgmlType.IQ4_NL or GgmlType.MXFP4)) throw new OracleRefusedException($"{type} is not repacked on x86");
+        OracleLibrary.EnsureLoaded();
+        nint wctx = Native.ggml_init(new GgmlInitParams { MemSize = 1024 * 1024, MemBuffer = 0, NoAlloc = 1 });
+        long bytes = 4L * x.Length + 4L * n * rows + 2L * weight.Length + 64L * 1024 * 1024;
+        nint ctx = Native.ggml_init(new GgmlInitParams { MemSize = (nuint)bytes, MemBuffer = 0, NoAlloc = 0 });
+        nint buffer = 0;
+        try
+        {
+            nint tw = Native.ggml_new_tensor_4d(wctx, (int)type, cols, rows, 1, 1);
+            buffer = Native.ggml_backend_buft_alloc_buffer(Native.ggml_backend_cpu_repack_buffer_type(), (nuint)weight.Length + 256);
+            if (buffer == 0) throw new InvalidOperationException("could not allocate a CPU_REPACK buffer");
+            byte* baseAddr = (byte*)Native.ggml_backend_buffer_get_base(buffer);
+            byte* aligned = (byte*)(((nint)baseAddr + 63) & ~(nint)63);
+            if (Native.ggml_backend_tensor_alloc(buffer, tw, aligned) != 0) throw new InvalidOperationException("ggml_backend_tensor_alloc failed");
+            fixed (byte* pw = weight) Native.ggml_backend_tensor_set(tw, pw, 0, (nuint)weight.Length);
+            nint tx = Native.ggml_new_tensor_4d(ctx, 0, cols, n, 1, 1);
+            x.CopyTo(new Span<float>(Native.ggml_get_data(tx), x.Length));
+            nint result = Native.ggml_mul_mat(ctx, tw, tx);
+            nint graph = Native.ggml_new_graph(ctx);
+            Native.ggml_build_forward_expand(graph, result);
+            int status = Native.ggml_graph_compute_with_ctx(ctx, graph, threads);
+            if (status != 0) throw new InvalidOperationException($"ggml_graph_compute_with_ctx returned {status}");
+            return new ReadOnlySpan<float>(Native.ggml_get_data(result), n * rows).ToArray();
+        }
+        finally
+        {
+            if (buffer != 0) Native.ggml_backend_buffer_free(buffer);
+            Native.ggml_free(ctx);
+            Native.ggml_free(wctx);
+        }
+    }
 }
 
 /// <summary>Thrown instead of calling ggml on inputs it is known to abort the process on.</summary>

@@ -16,6 +16,7 @@ internal sealed unsafe class MatMul(int threads)
     private const int TokenChunk = 64;
 
     private byte[] _activations = [];
+    private RepackedMatMul? _repacked;
 
     /// <param name="w">The weight, <c>Rows x Columns</c>.</param>
     /// <param name="x"><paramref name="n"/> rows of <c>w.Columns</c> floats.</param>
@@ -23,6 +24,12 @@ internal sealed unsafe class MatMul(int threads)
     /// <param name="y"><paramref name="n"/> rows of <c>w.Rows</c> floats (written).</param>
     public void Run(Weight w, float[] x, int n, float[] y)
     {
+        // Weights llama.cpp repacks (ggml-cpu's CPU_REPACK buffer) are multiplied in the repacked kernels' order.
+        if (RepackedMatMul.Applies(w))
+        {
+            (_repacked ??= new RepackedMatMul(threads)).Run(w, x, n, y);
+            return;
+        }
         var kernel = w.Kernel!;
         var vecDotType = kernel.VecDotType;
         var activationKernel = QuantKernels.Get(vecDotType);

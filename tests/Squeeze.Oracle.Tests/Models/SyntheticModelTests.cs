@@ -36,7 +36,7 @@ public sealed class SyntheticModelTests(ITestOutputHelper output) : IDisposable
         // the difference is in the matmuls (llama.cpp runs Q4_K and IQ4_NL through ggml-cpu's repacked 8x8 kernels); a few
         // Q8 roundings flip and one of 64 argmaxes moves.
         if ((architecture, type, gqa, tied) is ("qwen3", GgmlType.Q4_K, 4, false) or ("qwen3", GgmlType.IQ4_NL, 2, false))
-            Assert.Skip("known gap: Q4_K/IQ4_NL matmul sums differ from llama.cpp's in the last bits (see issue #4)");
+            if (Environment.GetEnvironmentVariable("DIAG_RUN") is null) Assert.Skip("known gap: Q4_K/IQ4_NL matmul sums differ from llama.cpp's in the last bits (see issue #4)");
         var spec = ArchitectureSpec.Find(architecture)!;
         var path = Path.Combine(_dir, $"{architecture}-{type}-{gqa}-{tied}.gguf");
         SyntheticModel.Write(path, new SyntheticModelOptions
@@ -47,7 +47,7 @@ public sealed class SyntheticModelTests(ITestOutputHelper output) : IDisposable
         using var model = TransformerModel.Load(path);
         Assert.Equal(tied, model.TiedOutput);
         var tokens = LogitsTests.Prompt(model.Hparams.VocabSize, 64, bos: 1, seed: gqa);
-        using var oracle = new OracleModel(path, contextSize: 128, batchSize: 64);
+        using var oracle = new OracleModel(path, contextSize: 128, batchSize: 64, extraBuffers: Environment.GetEnvironmentVariable("DIAG_NOREPACK") is null);
         var expected = oracle.Decode(tokens, 0, allLogits: true);
         // llama.cpp with flash attention off computes attention with other fp16 roundings: how far llama.cpp is from itself.
         using var oracleNoFlash = new OracleModel(path, contextSize: 128, batchSize: 64, flashAttention: 0);
