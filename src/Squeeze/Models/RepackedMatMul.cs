@@ -5,8 +5,8 @@ namespace Squeeze.Models;
 
 /// <summary>
 /// <c>Y = X W^T</c> for the weights llama.cpp multiplies through ggml-cpu's repacked kernels (see <see cref="Repack"/>):
-/// the activations are quantized as ggml's repacked matmul quantizes them (four rows at a time, the rest one by one),
-/// and each output is computed in the gemm or gemv order that llama.cpp uses for that activation row. The weight stays
+/// the activations are quantized once (Q8_0 or Q8_K), and each output is computed in the gemm or gemv order that
+/// llama.cpp uses for that activation row. The weight stays
 /// memory-mapped in its stored layout; the work is split by groups of 8 weight rows and by chunks of tokens.
 /// </summary>
 internal sealed unsafe class RepackedMatMul(int threads)
@@ -30,7 +30,7 @@ internal sealed unsafe class RepackedMatMul(int threads)
         Workers.For(n, threads, (t0, t1) =>
         {
             for (int t = t0; t < t1; t++)
-                Repack.QuantizeActivationRow(type, x.AsSpan(t * cols, cols), act.AsSpan(t * actRowSize, actRowSize), t, n);
+                Repack.QuantizeActivationRow(type, x.AsSpan(t * cols, cols), act.AsSpan(t * actRowSize, actRowSize));
         });
 
         // ggml runs rows [0, n - n % 4) through gemm, the rest through gemv.

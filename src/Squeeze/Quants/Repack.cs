@@ -2,7 +2,6 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics.X86;
 using Squeeze.Numerics;
-using static Squeeze.Numerics.GgmlRounding;
 
 namespace Squeeze.Quants;
 
@@ -15,9 +14,8 @@ namespace Squeeze.Quants;
 /// in its stored layout, and reproduces, for each output value, the repacked kernels' arithmetic:
 /// <list type="bullet">
 /// <item>Activations: the first <c>n - n % 4</c> rows are quantized four at a time (<c>ggml_quantize_mat_q8_0_4x8</c> /
-/// <c>_q8_K_4x8</c>), the rest with <c>from_float</c>. For Q8_0 both give the same bytes; for Q8_K the grouped version
-/// picks the sign of the scale by whether +amax occurs in the block (the reference takes the sign of the first value of
-/// largest magnitude), so the two differ when +amax and -amax both occur.</item>
+/// <c>_q8_K_4x8</c>), the rest with <c>from_float</c>; the products come out the same either way (see
+/// <see cref="QuantizeActivationRow"/>).</item>
 /// <item>The grouped rows go through gemm, the rest through gemv. Integer sums are exact, so only the float steps
 /// matter: for 32-element formats, per block <c>acc = fma(float(isum), dw * da, acc)</c> in both kernels; for Q4_K, gemv
 /// adds one FMA per super-block (the eight scaled sub-block sums, and separately the mins times the group sums,
@@ -43,46 +41,15 @@ internal static unsafe partial class Repack
     public static GgmlType ActivationType(GgmlType type) => type == GgmlType.Q4_K ? GgmlType.Q8_K : GgmlType.Q8_0;
 
     /// <summary>
-    /// Quantizes activation row <paramref name="t"/> of <paramref name="n"/> as ggml's repacked matmul does: rows below
-    /// <c>n - n % 4</c> as the four-row quantizer, the others as <c>from_float</c>.
+    /// Quantizes an activation row for a repacked matmul: ggml's <c>from_float</c> (Q8_0 or Q8_K). ggml quantizes the first
+    /// <c>n - n % 4</c> rows with its four-row quantizers instead; for Q8_0 they give the same bytes, and for Q8_K they
+    /// differ only in the sign of a super-block's scale when +amax and -amax both occur (<c>_q8_K_4x8</c> takes -127/amax
+    /// whenever +amax occurs, the reference -127/max of the first value of largest magnitude). Rounding half to even is
+    /// symmetric, so the other sign negates d, every quant and every group sum: each integer sum and each <c>dw * d</c>
+    /// product changes sign, and <c>fma(-a, -b, c) = fma(a, b, c)</c>, so the products are bit-identical either way.
     /// </summary>
-    public static void QuantizeActivationRow(GgmlType type, ReadOnlySpan<float> x, Span<byte> dst, int t, int n)
-    {
-        if (type != GgmlType.Q4_K)
-        {
-            QuantKernels.Get(GgmlType.Q8_0).QuantizeActivationRow(x, dst);
-            return;
-        }
-        Q8_K.QuantizeRowRef(x, dst);
-        if (t < n - n % 4) FlipToGroupedSign(x, dst);
-    }
-
-    // ggml_quantize_mat_q8_K_4x8 takes iscale = -127/amax when +amax occurs in the super-block, else +127/amax; the
-    // reference takes -127/max for the first value of largest magnitude. Where they disagree the block is quantized again.
-    private static void FlipToGroupedSign(ReadOnlySpan<float> x, Span<byte> dst)
-    {
-        const int QK = Q8_K.QK;
-        for (int i = 0; i < x.Length / QK; i++)
-        {
-            var yb = dst.Slice(i * Q8_K.BlockBytes, Q8_K.BlockBytes);
-            float d = Unsafe.ReadUnaligned<float>(ref yb[0]);
-            if (!(d > 0)) continue; // d < 0: the reference already chose -127/amax; d = 0: an all-zero block
-            var xb = x.Slice(i * QK, QK);
-            float amax = 0;
-            for (int j = 0; j < QK; j++) amax = MathF.Max(amax, MathF.Abs(xb[j]));
-            if (xb.IndexOf(amax) < 0) continue;
-            float iscale = -127f / amax;
-            var qs = MemoryMarshal.Cast<byte, sbyte>(yb.Slice(Q8_K.QsOffset, QK));
-            for (int j = 0; j < QK; ++j) qs[j] = (sbyte)Math.Min(127, NearestInt(iscale * xb[j]));
-            for (int j = 0; j < QK / 16; ++j)
-            {
-                int sum = 0;
-                for (int k = 0; k < 16; ++k) sum += qs[j * 16 + k];
-                Unsafe.WriteUnaligned(ref yb[Q8_K.BsumsOffset + 2 * j], (short)sum);
-            }
-            Unsafe.WriteUnaligned(ref yb[0], 1 / iscale);
-        }
-    }
+    public static void QuantizeActivationRow(GgmlType type, ReadOnlySpan<float> x, Span<byte> dst) =>
+        QuantKernels.Get(ActivationType(type)).QuantizeActivationRow(x, dst);
 
     /// <summary>
     /// <c>y[t * yStride + r] = w_r · a_t</c> for weight rows <c>r &lt; rows</c> (a multiple of 8) and activation rows

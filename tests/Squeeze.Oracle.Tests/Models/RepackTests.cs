@@ -32,8 +32,8 @@ public sealed unsafe class RepackTests(ITestOutputHelper output)
         byte[] weight = Oracle.Quantize(type, wf, rows, cols);
         var x = new float[n * cols];
         for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
-        // Rows where -amax precedes +amax in a super-block: ggml's four-row Q8_K quantizer and the reference pick
-        // opposite signs for the scale there.
+        // Rows where -amax precedes +amax in a super-block: ggml's four-row Q8_K quantizer picks the other sign for the
+        // scale than from_float (which Squeeze uses for every row); the products must come out the same.
         for (int t = 0; t < n; t += 2)
         {
             x[t * cols + 5] = -3f;
@@ -58,12 +58,12 @@ public sealed unsafe class RepackTests(ITestOutputHelper output)
         }
     }
 
-    // What RepackedMatMul does, on one thread: quantize the activation rows as ggml's repacked matmul does, then multiply.
+    // What RepackedMatMul does, on one thread: quantize the activation rows, then multiply.
     private static float[] Multiply(GgmlType type, byte[] weight, int rows, int cols, float[] x, int n)
     {
         int actRowSize = (int)GgmlTypes.RowSize(Repack.ActivationType(type), cols);
         var act = new byte[actRowSize * n];
-        for (int t = 0; t < n; t++) Repack.QuantizeActivationRow(type, x.AsSpan(t * cols, cols), act.AsSpan(t * actRowSize, actRowSize), t, n);
+        for (int t = 0; t < n; t++) Repack.QuantizeActivationRow(type, x.AsSpan(t * cols, cols), act.AsSpan(t * actRowSize, actRowSize));
         var y = new float[n * rows];
         fixed (byte* pw = weight)
         fixed (byte* pa = act)
