@@ -6,10 +6,11 @@ namespace Squeeze.Bench;
 
 /// <summary>
 /// One thread's matrix-product throughput per weight type: one <c>VecDot</c> per product against the tiled
-/// <c>VecDotTile</c>, in multiply-adds per second of this thread's CPU time (steady on a loaded machine):
+/// <c>VecDotTile</c>, and for the types llama.cpp repacks the repacked order (<see cref="Repack"/>) for the same batch and for
+/// one activation row (gemv), in multiply-adds per second of this thread's CPU time (steady on a loaded machine):
 /// <c>squeeze-bench gemm [--types f16,q8_0,q4_K,q6_K] [-k 1024] [-m 256] [-n 64]</c>.
 /// </summary>
-internal static class GemmSpeed
+internal static unsafe class GemmSpeed
 {
     public static int Run(string[] args)
     {
@@ -27,8 +28,8 @@ internal static class GemmSpeed
             }
         }
         Console.WriteLine($"{m} weight rows x {n} activation rows x {k} columns, one thread; GMAC/s of thread CPU time");
-        Console.WriteLine("| type | vec_dot | tile | speed-up |");
-        Console.WriteLine("|---|---:|---:|---:|");
+        Console.WriteLine("| type | vec_dot | tile | speed-up | repack | tile, 1 row | repack, 1 row |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|");
         foreach (var name in names.Split(','))
         {
             if (!GgmlTypes.TryParse(name, out var type)) throw new ArgumentException($"unknown type {name}");
@@ -51,7 +52,22 @@ internal static class GemmSpeed
                         s[t * m + r] = kernel.VecDot(x.AsSpan(r * xRow, xRow), y.AsSpan(t * yRow, yRow), k);
             }, (double)m * n * k);
             double tile = Measure(() => kernel.VecDotTile(x, xRow, m, y, yRow, n, k, s, m), (double)m * n * k);
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {type.Name()} | {vec:0.00} | {tile:0.00} | {tile / vec:0.00}x |"));
+            double tile1 = Measure(() => kernel.VecDotTile(x, xRow, m, y, yRow, 1, k, s, m), (double)m * k);
+            string repack = "", repack1 = "";
+            if (Repack.Applies(type, m))
+            {
+                // The repacked kernels take Q8_0 or Q8_K activations, the same as the vec_dot's for these types.
+                fixed (byte* px = x)
+                fixed (byte* py = y)
+                fixed (float* ps = s)
+                {
+                    byte* wx = px, wy = py;
+                    float* ws = ps;
+                    repack = string.Create(CultureInfo.InvariantCulture, $"{Measure(() => Repack.Multiply(type, wx, xRow, m, wy, yRow, 0, n, n - n % 4, k, ws, m), (double)m * n * k):0.00}");
+                    repack1 = string.Create(CultureInfo.InvariantCulture, $"{Measure(() => Repack.Multiply(type, wx, xRow, m, wy, yRow, 0, 1, 0, k, ws, m), (double)m * k):0.00}");
+                }
+            }
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {type.Name()} | {vec:0.00} | {tile:0.00} | {tile / vec:0.00}x | {repack} | {tile1:0.00} | {repack1} |"));
         }
         return 0;
     }

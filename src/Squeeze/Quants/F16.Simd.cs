@@ -11,7 +11,7 @@ public sealed partial class F16Kernel
     // for normal and subnormal halves alike; Inf and NaN get the float's all-ones exponent instead (NaN made quiet,
     // as ggml's recipe leaves it). The same bits as the scalar recipe, in fewer steps.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Widen(Vector256<uint> h)
+    internal static Vector256<float> Widen(Vector256<uint> h)
     {
         // Finite halves (all of them in real weights) need only the scaling; Inf and NaN take the full recipe.
         var m = h & Vector256.Create(0x7FFFu);

@@ -16,9 +16,14 @@ internal static unsafe partial class Repack
     private static readonly Vector512<ulong> Even = Vector512.Create(0ul, 2, 4, 6, 8, 10, 12, 14);
     private static readonly Vector512<ulong> Odd = Vector512.Create(1ul, 3, 5, 7, 9, 11, 13, 15);
 
-    // Repeats byte r of each 128-bit lane's low qword four times: lane 0 takes rows 0-3, lane 1 rows 4-7.
+    // Byte 0 of each dword repeated four times (in each 128-bit lane, the four rows it holds); add j for byte j.
     private static readonly Vector256<byte> Repeat4 = Vector256.Create(
-        (byte)0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7);
+        (byte)0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12, 0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12);
+
+    // Bytes 0 and 1 (MinPair0) or 2 and 3 (MinPair1) of each dword as two int16 lanes: a row's mins of two sub-blocks.
+    private static readonly Vector256<byte> MinPair0 = Vector256.Create(
+        (byte)0, 0x80, 1, 0x80, 4, 0x80, 5, 0x80, 8, 0x80, 9, 0x80, 12, 0x80, 13, 0x80, 0, 0x80, 1, 0x80, 4, 0x80, 5, 0x80, 8, 0x80, 9, 0x80, 12, 0x80, 13, 0x80);
+    private static readonly Vector256<byte> MinPair1 = MinPair0 + Vector256.Create((byte)2) & Vector256.Create((byte)0x8F);
 
     /// <summary>
     /// Q4_K on 512-bit vectors, 8 weight rows at a time: each 64-bit lane holds 8 values of one row, multiplied with the
@@ -45,15 +50,13 @@ internal static unsafe partial class Repack
                 {
                     byte* xb = x0 + b * Q4KBlockBytes;
                     byte* yb0 = act + (long)tc * actRowSize + b * Q8_K.BlockBytes;
-                    Vector256<float> d8 = Halves(xb, rowSize, 0), dmin8 = Halves(xb, rowSize, 2);
-                    ScalesMins8(xb, rowSize, out var sc01, out var sc23, out var sc45, out var sc67, out var mn01, out var mn23, out var mn45, out var mn67);
+                    Header8(xb, rowSize, out var d8, out var dmin8, out var sc0123, out var sc4567, out var mn0123, out var mn4567);
                     for (int k = gemmEnd; k < tn; k++) isum[k] = imin[k] = default;
                     for (int sb = 0; sb < 4; sb++)
                     {
-                        Vector128<byte> scPair = sb switch { 0 => sc01, 1 => sc23, 2 => sc45, _ => sc67 };
-                        Vector128<byte> mnPair = sb switch { 0 => mn01, 1 => mn23, 2 => mn45, _ => mn67 };
-                        Vector512<short> scLo = Repeat(scPair), scHi = Repeat(Sse2.ShiftRightLogical128BitLane(scPair, 8));
-                        Vector256<short> mins = Avx2.ConvertToVector256Int16(Sse2.UnpackLow(mnPair, Sse2.ShiftRightLogical128BitLane(mnPair, 8)));
+                        Vector256<byte> sc = sb < 2 ? sc0123 : sc4567, mn = sb < 2 ? mn0123 : mn4567;
+                        Vector512<short> scLo = Repeat(sc, 2 * (sb & 1)), scHi = Repeat(sc, 2 * (sb & 1) + 1);
+                        Vector256<short> mins = Avx2.Shuffle(mn, (sb & 1) == 0 ? MinPair0 : MinPair1).AsInt16();
                         Transpose8(xb + Q4KQsOffset + 32 * sb, rowSize, out var w0, out var w1, out var w2, out var w3);
                         Vector512<byte> l0 = w0 & m4, l1 = w1 & m4, l2 = w2 & m4, l3 = w3 & m4;
                         Vector512<byte> h0 = Avx512BW.ShiftRightLogical(w0.AsUInt16(), 4).AsByte() & m4;
@@ -186,10 +189,9 @@ internal static unsafe partial class Repack
             Numerics.E8M0.ToFloatHalf(xb[6 * rowSize]), Numerics.E8M0.ToFloatHalf(xb[7 * rowSize]));
     }
 
-    // Bytes 0-7 of the 128-bit value as int16 lanes, each repeated four times (row r in lanes 4r-4r+3).
+    // Byte j of each row's dword (row r in dword r) as int16 lanes, each repeated four times (row r in lanes 4r-4r+3).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<short> Repeat(Vector128<byte> rowsBytes) =>
-        Avx512BW.ConvertToVector512Int16(Avx2.Shuffle(Vector256.Create(rowsBytes, rowsBytes), Repeat4)).AsInt16();
+    private static Vector512<short> Repeat(Vector256<byte> rows, int j) => Avx512BW.ConvertToVector512Int16(Avx2.Shuffle(rows, Repeat4 + Vector256.Create((byte)j))).AsInt16();
 
     // 32 bytes at p of 8 rows: vector m holds bytes 8m-8m+7 of rows 0-7 (one row per 64-bit lane).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -209,35 +211,29 @@ internal static unsafe partial class Repack
         w3 = Avx512F.PermuteVar8x64x2(xHi, Odd, yHi).AsByte();
     }
 
-    // The 6-bit scales and mins of 8 rows' Q4_K blocks, transposed: scJK holds scale J of rows 0-7 in bytes 0-7 and
-    // scale K in bytes 8-15; mnJK the same for the mins.
+    // The first 16 bytes of 8 rows' Q4_K blocks (d, dmin, 12 bytes of packed scales and mins), transposed to one row per
+    // dword and unpacked as ggml unpacks them: d8 and dmin8 as floats, sc0123 with bytes 0-3 of row r's dword = its scales
+    // 0-3 (sc4567: 4-7), mn0123 and mn4567 the same for the mins.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void ScalesMins8(byte* xb, int rowSize,
-        out Vector128<byte> sc01, out Vector128<byte> sc23, out Vector128<byte> sc45, out Vector128<byte> sc67,
-        out Vector128<byte> mn01, out Vector128<byte> mn23, out Vector128<byte> mn45, out Vector128<byte> mn67)
+    private static void Header8(byte* xb, int rowSize, out Vector256<float> d8, out Vector256<float> dmin8,
+        out Vector256<byte> sc0123, out Vector256<byte> sc4567, out Vector256<byte> mn0123, out Vector256<byte> mn4567)
     {
-        Vector128<byte> r0 = Row(xb), r1 = Row(xb + rowSize), r2 = Row(xb + 2 * rowSize), r3 = Row(xb + 3 * rowSize);
-        Vector128<byte> r4 = Row(xb + 4 * rowSize), r5 = Row(xb + 5 * rowSize), r6 = Row(xb + 6 * rowSize), r7 = Row(xb + 7 * rowSize);
-        Transpose8x8(Sse2.UnpackLow(r0, r1), Sse2.UnpackLow(r2, r3), Sse2.UnpackLow(r4, r5), Sse2.UnpackLow(r6, r7), out sc01, out sc23, out sc45, out sc67);
-        Transpose8x8(Sse2.UnpackHigh(r0, r1), Sse2.UnpackHigh(r2, r3), Sse2.UnpackHigh(r4, r5), Sse2.UnpackHigh(r6, r7), out mn01, out mn23, out mn45, out mn67);
-
-        static Vector128<byte> Row(byte* b)
-        {
-            Q4_K.UnpackScalesMins(new ReadOnlySpan<byte>(b + Q4KScalesOffset, 12), out uint u0, out uint u1, out uint u2, out uint u3);
-            return Vector128.Create(u0, u1, u2, u3).AsByte();
-        }
-    }
-
-    // Rows interleaved by pairs (t01 = r0 r1 r0 r1 ... for bytes j = 0-7) into byte j of rows 0-7.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Transpose8x8(Vector128<byte> t01, Vector128<byte> t23, Vector128<byte> t45, Vector128<byte> t67,
-        out Vector128<byte> j01, out Vector128<byte> j23, out Vector128<byte> j45, out Vector128<byte> j67)
-    {
-        Vector128<ushort> u0 = Sse2.UnpackLow(t01.AsUInt16(), t23.AsUInt16()), u1 = Sse2.UnpackHigh(t01.AsUInt16(), t23.AsUInt16());
-        Vector128<ushort> u2 = Sse2.UnpackLow(t45.AsUInt16(), t67.AsUInt16()), u3 = Sse2.UnpackHigh(t45.AsUInt16(), t67.AsUInt16());
-        j01 = Sse2.UnpackLow(u0.AsUInt32(), u2.AsUInt32()).AsByte();
-        j23 = Sse2.UnpackHigh(u0.AsUInt32(), u2.AsUInt32()).AsByte();
-        j45 = Sse2.UnpackLow(u1.AsUInt32(), u3.AsUInt32()).AsByte();
-        j67 = Sse2.UnpackHigh(u1.AsUInt32(), u3.AsUInt32()).AsByte();
+        Vector256<uint> a0 = Vector256.Create(Vector128.Load(xb), Vector128.Load(xb + 4 * rowSize)).AsUInt32();
+        Vector256<uint> a1 = Vector256.Create(Vector128.Load(xb + rowSize), Vector128.Load(xb + 5 * rowSize)).AsUInt32();
+        Vector256<uint> a2 = Vector256.Create(Vector128.Load(xb + 2 * rowSize), Vector128.Load(xb + 6 * rowSize)).AsUInt32();
+        Vector256<uint> a3 = Vector256.Create(Vector128.Load(xb + 3 * rowSize), Vector128.Load(xb + 7 * rowSize)).AsUInt32();
+        Vector256<uint> lo01 = Avx2.UnpackLow(a0, a1), lo23 = Avx2.UnpackLow(a2, a3), hi01 = Avx2.UnpackHigh(a0, a1), hi23 = Avx2.UnpackHigh(a2, a3);
+        // Dword k of rows 0-3 in lane 0 and of rows 4-7 in lane 1: row r of 0-7 lands in dword r.
+        Vector256<uint> h = Avx2.UnpackLow(lo01.AsUInt64(), lo23.AsUInt64()).AsUInt32();
+        Vector256<uint> t0 = Avx2.UnpackHigh(lo01.AsUInt64(), lo23.AsUInt64()).AsUInt32();
+        Vector256<uint> t1 = Avx2.UnpackLow(hi01.AsUInt64(), hi23.AsUInt64()).AsUInt32();
+        Vector256<uint> t2 = Avx2.UnpackHigh(hi01.AsUInt64(), hi23.AsUInt64()).AsUInt32();
+        d8 = F16Kernel.Widen(h & Vector256.Create(0xFFFFu));
+        dmin8 = F16Kernel.Widen(h >>> 16);
+        Vector256<uint> k1 = Vector256.Create(0x3f3f3f3fu), k2 = Vector256.Create(0x0f0f0f0fu), k3 = Vector256.Create(0x03030303u);
+        sc0123 = (t0 & k1).AsByte();
+        sc4567 = ((t2 & k2) | (((t0 >>> 6) & k3) << 4)).AsByte();
+        mn0123 = (t1 & k1).AsByte();
+        mn4567 = (((t2 >>> 4) & k2) | (((t1 >>> 6) & k3) << 4)).AsByte();
     }
 }
