@@ -21,7 +21,7 @@ namespace Squeeze.Quants;
 /// adds one FMA per super-block (the eight scaled sub-block sums, and separately the mins times the group sums,
 /// <c>result = acc - accMin</c>), gemm one per pair of sub-blocks (64 values).</item>
 /// </list>
-/// Every kernel here has a scalar reference; the SIMD paths produce the same bits.
+/// Every kernel here has a scalar reference; the AVX2 and AVX-512 paths produce the same bits.
 /// </summary>
 internal static unsafe partial class Repack
 {
@@ -64,11 +64,13 @@ internal static unsafe partial class Repack
         if (type == GgmlType.Q4_K)
         {
             if (QuantSimd.UseAvx512) Q4KAvx512(w, rowSize, rows, act, actRowSize, t0, t1, gemmRows, n, y, yStride);
+            else if (QuantSimd.UseAvx2) Q4KAvx2(w, rowSize, rows, act, actRowSize, t0, t1, gemmRows, n, y, yStride);
             else Q4KScalar(w, rowSize, rows, act, actRowSize, t0, t1, gemmRows, n, y, yStride);
             return;
         }
         var table = Nibbles(type);
         if (QuantSimd.UseAvx512) B32Avx512(type, table, w, rowSize, rows, act, actRowSize, t0, t1, n, y, yStride);
+        else if (QuantSimd.UseAvx2) B32Avx2(type, table, w, rowSize, rows, act, actRowSize, t0, t1, n, y, yStride);
         else B32Scalar(type, table, w, rowSize, rows, act, actRowSize, t0, t1, n, y, yStride);
     }
 
