@@ -230,7 +230,7 @@ public static unsafe class Oracle
 
     /// <summary>
     /// ggml-cpu's <c>ggml_mul_mat</c> with the weight in the CPU_REPACK buffer, as llama.cpp multiplies Q4_0, Q4_K, IQ4_NL
-    /// and MXFP4 weights by default: <paramref name="weight"/> holds <paramref name="rows"/> rows of <paramref name="cols"/>
+    /// and MXFP4 weights (and Q2_K on AVX-512) by default: <paramref name="weight"/> holds <paramref name="rows"/> rows of <paramref name="cols"/>
     /// elements of <paramref name="type"/> (rows a multiple of 8), <paramref name="x"/> <paramref name="n"/> rows of
     /// <paramref name="cols"/> floats. Returns <c>[n][rows]</c>.
     /// </summary>
@@ -238,7 +238,7 @@ public static unsafe class Oracle
     {
         if (rows <= 0 || rows % 8 != 0 || cols <= 0 || n <= 0 || threads <= 0) throw new ArgumentException("bad matmul shape");
         if (weight.Length != GgmlTypes.RowSize(type, cols) * rows || x.Length != (long)n * cols) throw new ArgumentException("array sizes do not match the shape");
-        if (type is not (GgmlType.Q4_0 or GgmlType.Q4_K or GgmlType.IQ4_NL or GgmlType.MXFP4)) throw new OracleRefusedException($"{type} is not repacked on x86");
+        if (type is not (GgmlType.Q4_0 or GgmlType.Q4_K or GgmlType.IQ4_NL or GgmlType.MXFP4 or GgmlType.Q2_K)) throw new OracleRefusedException($"{type} is not repacked on x86");
         OracleLibrary.EnsureLoaded();
         nint wctx = Native.ggml_init(new GgmlInitParams { MemSize = 1024 * 1024, MemBuffer = 0, NoAlloc = 1 });
         long bytes = 4L * x.Length + 4L * n * rows + 2L * weight.Length + 64L * 1024 * 1024;

@@ -218,16 +218,7 @@ internal static unsafe partial class Repack
     private static void Header8(byte* xb, int rowSize, out Vector256<float> d8, out Vector256<float> dmin8,
         out Vector256<byte> sc0123, out Vector256<byte> sc4567, out Vector256<byte> mn0123, out Vector256<byte> mn4567)
     {
-        Vector256<uint> a0 = Vector256.Create(Vector128.Load(xb), Vector128.Load(xb + 4 * rowSize)).AsUInt32();
-        Vector256<uint> a1 = Vector256.Create(Vector128.Load(xb + rowSize), Vector128.Load(xb + 5 * rowSize)).AsUInt32();
-        Vector256<uint> a2 = Vector256.Create(Vector128.Load(xb + 2 * rowSize), Vector128.Load(xb + 6 * rowSize)).AsUInt32();
-        Vector256<uint> a3 = Vector256.Create(Vector128.Load(xb + 3 * rowSize), Vector128.Load(xb + 7 * rowSize)).AsUInt32();
-        Vector256<uint> lo01 = Avx2.UnpackLow(a0, a1), lo23 = Avx2.UnpackLow(a2, a3), hi01 = Avx2.UnpackHigh(a0, a1), hi23 = Avx2.UnpackHigh(a2, a3);
-        // Dword k of rows 0-3 in lane 0 and of rows 4-7 in lane 1: row r of 0-7 lands in dword r.
-        Vector256<uint> h = Avx2.UnpackLow(lo01.AsUInt64(), lo23.AsUInt64()).AsUInt32();
-        Vector256<uint> t0 = Avx2.UnpackHigh(lo01.AsUInt64(), lo23.AsUInt64()).AsUInt32();
-        Vector256<uint> t1 = Avx2.UnpackLow(hi01.AsUInt64(), hi23.AsUInt64()).AsUInt32();
-        Vector256<uint> t2 = Avx2.UnpackHigh(hi01.AsUInt64(), hi23.AsUInt64()).AsUInt32();
+        Dwords8(xb, rowSize, out var h, out var t0, out var t1, out var t2);
         d8 = F16Kernel.Widen(h & Vector256.Create(0xFFFFu));
         dmin8 = F16Kernel.Widen(h >>> 16);
         Vector256<uint> k1 = Vector256.Create(0x3f3f3f3fu), k2 = Vector256.Create(0x0f0f0f0fu), k3 = Vector256.Create(0x03030303u);
@@ -235,5 +226,21 @@ internal static unsafe partial class Repack
         sc4567 = ((t2 & k2) | (((t0 >>> 6) & k3) << 4)).AsByte();
         mn0123 = (t1 & k1).AsByte();
         mn4567 = (((t2 >>> 4) & k2) | (((t1 >>> 6) & k3) << 4)).AsByte();
+    }
+
+    // The first 16 bytes of 8 rows as four vectors of dwords: d[c] holds dword c of row r in dword r (rows 0-3 in the
+    // low 128 bits, 4-7 in the high).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Dwords8(byte* xb, int rowSize, out Vector256<uint> d0, out Vector256<uint> d1, out Vector256<uint> d2, out Vector256<uint> d3)
+    {
+        Vector256<uint> a0 = Vector256.Create(Vector128.Load(xb), Vector128.Load(xb + 4 * rowSize)).AsUInt32();
+        Vector256<uint> a1 = Vector256.Create(Vector128.Load(xb + rowSize), Vector128.Load(xb + 5 * rowSize)).AsUInt32();
+        Vector256<uint> a2 = Vector256.Create(Vector128.Load(xb + 2 * rowSize), Vector128.Load(xb + 6 * rowSize)).AsUInt32();
+        Vector256<uint> a3 = Vector256.Create(Vector128.Load(xb + 3 * rowSize), Vector128.Load(xb + 7 * rowSize)).AsUInt32();
+        Vector256<uint> lo01 = Avx2.UnpackLow(a0, a1), lo23 = Avx2.UnpackLow(a2, a3), hi01 = Avx2.UnpackHigh(a0, a1), hi23 = Avx2.UnpackHigh(a2, a3);
+        d0 = Avx2.UnpackLow(lo01.AsUInt64(), lo23.AsUInt64()).AsUInt32();
+        d1 = Avx2.UnpackHigh(lo01.AsUInt64(), lo23.AsUInt64()).AsUInt32();
+        d2 = Avx2.UnpackLow(hi01.AsUInt64(), hi23.AsUInt64()).AsUInt32();
+        d3 = Avx2.UnpackHigh(hi01.AsUInt64(), hi23.AsUInt64()).AsUInt32();
     }
 }

@@ -8,7 +8,7 @@ namespace Squeeze.Quants;
 /// <summary>
 /// The arithmetic of ggml-cpu's repacked matrix products (the CPU_REPACK extra buffer, <c>ggml/src/ggml-cpu/repack.cpp</c>),
 /// which llama.cpp uses by default (<c>use_extra_bufts</c>) for weights it can interleave: on x86 with AVX2, Q4_0, Q4_K,
-/// IQ4_NL and MXFP4 weights whose row count is a multiple of 8 (and Q2_K with AVX-512, not reproduced here). ggml copies
+/// IQ4_NL and MXFP4 weights whose row count is a multiple of 8, and Q2_K with AVX-512. ggml copies
 /// such a weight into blocks of 8 rows and multiplies it with its own gemv (one activation row) and gemm (four at a
 /// time) kernels, whose sums round differently from <c>vec_dot</c>'s. Squeeze leaves the weight where it is, memory-mapped
 /// in its stored layout, and reproduces, for each output value, the repacked kernels' arithmetic:
@@ -31,14 +31,15 @@ internal static unsafe partial class Repack
     /// <summary>
     /// Whether llama.cpp, with its default <c>use_extra_bufts</c>, repacks a weight of <paramref name="type"/> with
     /// <paramref name="rows"/> rows on this CPU and Squeeze reproduces that (ggml's <c>ggml_repack_get_optimal_repack_type</c>
-    /// for x86: Q4_0, Q4_K, IQ4_NL and MXFP4 need AVX2 and <c>ne[1] % 8 == 0</c>).
+    /// for x86: Q4_0, Q4_K, IQ4_NL and MXFP4 need AVX2, Q2_K AVX-512 (llama.cpp's AVX-512 builds), and all
+    /// <c>ne[1] % 8 == 0</c>; Q5_K, Q6_K and Q8_0 are repacked only on ARM).
     /// </summary>
     public static bool Applies(GgmlType type, long rows) =>
         rows % Interleave == 0 && Avx2.IsSupported && Fma.IsSupported
-        && type is GgmlType.Q4_0 or GgmlType.Q4_K or GgmlType.IQ4_NL or GgmlType.MXFP4;
+        && (type is GgmlType.Q4_0 or GgmlType.Q4_K or GgmlType.IQ4_NL or GgmlType.MXFP4 || type == GgmlType.Q2_K && Avx512F.IsSupported);
 
     /// <summary>The activation format of a repacked type: Q8_K for Q4_K, Q8_0 for the 32-element formats.</summary>
-    public static GgmlType ActivationType(GgmlType type) => type == GgmlType.Q4_K ? GgmlType.Q8_K : GgmlType.Q8_0;
+    public static GgmlType ActivationType(GgmlType type) => type is GgmlType.Q4_K or GgmlType.Q2_K ? GgmlType.Q8_K : GgmlType.Q8_0;
 
     /// <summary>
     /// Quantizes an activation row for a repacked matmul: ggml's <c>from_float</c> (Q8_0 or Q8_K). ggml quantizes the first
@@ -66,6 +67,12 @@ internal static unsafe partial class Repack
             if (QuantSimd.UseAvx512) Q4KAvx512(w, rowSize, rows, act, actRowSize, t0, t1, gemmRows, n, y, yStride);
             else if (QuantSimd.UseAvx2) Q4KAvx2(w, rowSize, rows, act, actRowSize, t0, t1, gemmRows, n, y, yStride);
             else Q4KScalar(w, rowSize, rows, act, actRowSize, t0, t1, gemmRows, n, y, yStride);
+            return;
+        }
+        if (type == GgmlType.Q2_K)
+        {
+            if (QuantSimd.UseAvx512) Q2KAvx512(w, rowSize, rows, act, actRowSize, t0, t1, gemmRows, n, y, yStride);
+            else Q2KScalar(w, rowSize, rows, act, actRowSize, t0, t1, gemmRows, n, y, yStride);
             return;
         }
         var table = Nibbles(type);

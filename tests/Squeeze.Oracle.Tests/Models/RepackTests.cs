@@ -19,6 +19,7 @@ public sealed unsafe class RepackTests(ITestOutputHelper output)
         { GgmlType.IQ4_NL, 64, 512, 1 }, { GgmlType.IQ4_NL, 24, 320, 6 }, { GgmlType.IQ4_NL, 32, 256, 67 },
         { GgmlType.Q4_0, 64, 512, 1 }, { GgmlType.Q4_0, 40, 256, 9 },
         { GgmlType.MXFP4, 32, 256, 1 }, { GgmlType.MXFP4, 16, 512, 13 },
+        { GgmlType.Q2_K, 64, 512, 1 }, { GgmlType.Q2_K, 40, 768, 3 }, { GgmlType.Q2_K, 32, 1024, 70 },
     };
 
     [Theory]
