@@ -20,6 +20,9 @@ public sealed unsafe class RepackTests(ITestOutputHelper output)
         { GgmlType.Q4_0, 64, 512, 1 }, { GgmlType.Q4_0, 40, 256, 9 },
         { GgmlType.MXFP4, 32, 256, 1 }, { GgmlType.MXFP4, 16, 512, 13 },
         { GgmlType.Q2_K, 64, 512, 1 }, { GgmlType.Q2_K, 40, 768, 3 }, { GgmlType.Q2_K, 32, 1024, 70 },
+        // ggml's threads take chunks of 16 rows or more here: its 512-bit gemm loops, not only the 8-row remainder.
+        { GgmlType.Q4_K, 256, 512, 8 }, { GgmlType.Q4_K, 264, 256, 21 }, { GgmlType.IQ4_NL, 256, 256, 8 }, { GgmlType.Q4_0, 256, 256, 20 },
+        { GgmlType.Q2_K, 256, 256, 8 },
     };
 
     [Theory]

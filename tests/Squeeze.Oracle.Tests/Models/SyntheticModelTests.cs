@@ -24,6 +24,8 @@ public sealed class SyntheticModelTests(ITestOutputHelper output) : IDisposable
         { "qwen2", GgmlType.Q6_K, 4, false }, { "llama", GgmlType.Q6_K, 1, false },
         { "qwen3", GgmlType.IQ4_NL, 2, false }, { "llama", GgmlType.IQ4_NL, 4, true },
         { "llama", GgmlType.IQ3_S, 2, false }, { "qwen3", GgmlType.IQ3_S, 4, true },
+        // Beyond the list: the other types llama.cpp repacks on x86 (Q2_K with AVX-512).
+        { "qwen3", GgmlType.Q2_K, 2, false }, { "llama", GgmlType.Q4_0, 1, true },
     };
 
     [Theory]
