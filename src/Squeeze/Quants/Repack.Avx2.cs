@@ -30,6 +30,7 @@ internal static unsafe partial class Repack
                 {
                     byte* xb = x0 + b * Q4KBlockBytes;
                     byte* yb0 = act + (long)tc * actRowSize + b * Q8_K.BlockBytes;
+                    if (tc == t0) PrefetchNext(x0, rowSize, b, Q4KBlockBytes);
                     Header8(xb, rowSize, out var d8, out var dmin8, out var sc0123, out var sc4567, out var mn0123, out var mn4567);
                     for (int k = 0; k < 2 * TokenTile; k++) isum[k] = imin[k] = default;
                     for (int half = 0; half < 2; half++)
@@ -112,6 +113,7 @@ internal static unsafe partial class Repack
                 for (int b = 0; b < nb; b++)
                 {
                     byte* xb = x0 + b * blockBytes;
+                    if (tc == t0) PrefetchNext(x0, rowSize, b, blockBytes);
                     Vector256<float> d8 = B32Scales(type, xb, rowSize);
                     for (int half = 0; half < 2; half++)
                     {

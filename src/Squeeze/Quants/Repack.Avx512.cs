@@ -50,6 +50,7 @@ internal static unsafe partial class Repack
                 {
                     byte* xb = x0 + b * Q4KBlockBytes;
                     byte* yb0 = act + (long)tc * actRowSize + b * Q8_K.BlockBytes;
+                    if (tc == t0) PrefetchNext(x0, rowSize, b, Q4KBlockBytes);
                     Header8(xb, rowSize, out var d8, out var dmin8, out var sc0123, out var sc4567, out var mn0123, out var mn4567);
                     for (int k = gemmEnd; k < tn; k++) isum[k] = imin[k] = default;
                     for (int sb = 0; sb < 4; sb++)
@@ -129,6 +130,7 @@ internal static unsafe partial class Repack
                 for (int b = 0; b < nb; b++)
                 {
                     byte* xb = x0 + b * blockBytes;
+                    if (tc == t0) PrefetchNext(x0, rowSize, b, blockBytes);
                     Vector256<float> d8 = B32Scales(type, xb, rowSize);
                     byte* q0 = xb + qsOffset;
                     var a = Vector512.Create(Vector256.Create(Vector128.Load(q0), Vector128.Load(q0 + rowSize)),
@@ -162,6 +164,16 @@ internal static unsafe partial class Repack
                 for (int k = 0; k < tn; k++) acc[k].Store(y + (long)(tc + k) * yStride + r0);
             }
         }
+    }
+
+    // The next group of 8 rows, a contiguous 8 * rowSize bytes, prefetched in nb slices while this group's super-block b
+    // is read: this group's reads are 8 streams a row apart, which the hardware prefetchers do not follow well once
+    // the weight is larger than the cache.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PrefetchNext(byte* group, int rowSize, int b, int blockBytes)
+    {
+        byte* p = group + Interleave * rowSize + b * Interleave * blockBytes;
+        for (int o = 0; o < Interleave * blockBytes; o += 64) Sse.Prefetch0(p + o);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

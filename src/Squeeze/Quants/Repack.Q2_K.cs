@@ -97,6 +97,7 @@ internal static unsafe partial class Repack
                 {
                     byte* xb = x0 + b * Q2KBlockBytes;
                     byte* yb0 = act + (long)tc * actRowSize + b * Q8_K.BlockBytes;
+                    if (tc == t0) PrefetchNext(x0, rowSize, b, Q2KBlockBytes);
                     Vector256<uint> dd = Vector256.Create(
                         *(uint*)(xb + Q2KDOffset), *(uint*)(xb + rowSize + Q2KDOffset), *(uint*)(xb + 2 * rowSize + Q2KDOffset), *(uint*)(xb + 3 * rowSize + Q2KDOffset),
                         *(uint*)(xb + 4 * rowSize + Q2KDOffset), *(uint*)(xb + 5 * rowSize + Q2KDOffset), *(uint*)(xb + 6 * rowSize + Q2KDOffset), *(uint*)(xb + 7 * rowSize + Q2KDOffset));
