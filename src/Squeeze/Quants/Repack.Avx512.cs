@@ -120,6 +120,9 @@ internal static unsafe partial class Repack
         var m4 = Vector512.Create((byte)0x0F);
         var lut = Vector512.Create(Vector128.Create(values.AsSpan()));
         var ones = Vector512.Create((short)1);
+        var ones256 = Vector256.Create((short)1);
+        var onesU8 = Vector256.Create((byte)1);
+        bool q4_0 = type == GgmlType.Q4_0;
         for (int r0 = 0; r0 < rows; r0 += Interleave)
         {
             byte* x0 = w + (long)r0 * rowSize;
@@ -138,15 +141,33 @@ internal static unsafe partial class Repack
                     var c = Vector512.Create(Vector256.Create(Vector128.Load(q0 + 4 * rowSize), Vector128.Load(q0 + 5 * rowSize)),
                         Vector256.Create(Vector128.Load(q0 + 6 * rowSize), Vector128.Load(q0 + 7 * rowSize))).AsUInt64();
                     Vector512<byte> wLo = Avx512F.PermuteVar8x64x2(a, Even, c).AsByte(), wHi = Avx512F.PermuteVar8x64x2(a, Odd, c).AsByte();
-                    // Values 0-7, 16-23 (from the first 8 bytes), 8-15, 24-31 (from the last 8) of each row.
-                    Vector512<sbyte> v0 = Avx512BW.Shuffle(lut, (wLo & m4).AsSByte());
-                    Vector512<sbyte> v1 = Avx512BW.Shuffle(lut, (Avx512BW.ShiftRightLogical(wLo.AsUInt16(), 4).AsByte() & m4).AsSByte());
-                    Vector512<sbyte> v2 = Avx512BW.Shuffle(lut, (wHi & m4).AsSByte());
-                    Vector512<sbyte> v3 = Avx512BW.Shuffle(lut, (Avx512BW.ShiftRightLogical(wHi.AsUInt16(), 4).AsByte() & m4).AsSByte());
+                    // Nibbles of values 0-7, 16-23 (from the first 8 bytes), 8-15, 24-31 (from the last 8) of each row.
+                    Vector512<byte> u0 = wLo & m4, u1 = Avx512BW.ShiftRightLogical(wLo.AsUInt16(), 4).AsByte() & m4;
+                    Vector512<byte> u2 = wHi & m4, u3 = Avx512BW.ShiftRightLogical(wHi.AsUInt16(), 4).AsByte() & m4;
+                    byte* yb = act + (long)tc * actRowSize + b * 34;
+                    if (q4_0)
+                    {
+                        // Q4_0's value is nibble - 8: sum nibble * y (unsigned times signed, at most 8 products of
+                        // 15 * 127 per int16), then subtract 8 * sum(y); the same integer as ggml's.
+                        for (int k = 0; k < tn; k++, yb += actRowSize)
+                        {
+                            sbyte* q = (sbyte*)(yb + 2);
+                            Vector512<short> p = Avx512BW.MultiplyAddAdjacent(u0, Broadcast(q)) + Avx512BW.MultiplyAddAdjacent(u1, Broadcast(q + 16))
+                                + Avx512BW.MultiplyAddAdjacent(u2, Broadcast(q + 8)) + Avx512BW.MultiplyAddAdjacent(u3, Broadcast(q + 24));
+                            Vector512<long> v = Avx512BW.MultiplyAddAdjacent(p, ones).AsInt64();
+                            Vector256<int> row = Avx512F.ConvertToVector256Int32(v + Avx512F.ShiftRightLogical(v, 32));
+                            int ysum = Vector256.Sum(Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(onesU8, Vector256.Load(q)), ones256));
+                            row -= Vector256.Create(8 * ysum);
+                            float dy = F16Kernel.ToFloat(*(ushort*)yb);
+                            acc[k] = Fma.MultiplyAdd(Avx.ConvertToVector256Single(row), d8 * Vector256.Create(dy), acc[k]);
+                        }
+                        continue;
+                    }
+                    Vector512<sbyte> v0 = Avx512BW.Shuffle(lut, u0.AsSByte()), v1 = Avx512BW.Shuffle(lut, u1.AsSByte());
+                    Vector512<sbyte> v2 = Avx512BW.Shuffle(lut, u2.AsSByte()), v3 = Avx512BW.Shuffle(lut, u3.AsSByte());
                     Vector512<byte> a0 = Avx512BW.Abs(v0), a1 = Avx512BW.Abs(v1), a2 = Avx512BW.Abs(v2), a3 = Avx512BW.Abs(v3);
                     Vector512<sbyte> n0 = Vector512.LessThan(v0, Vector512<sbyte>.Zero), n1 = Vector512.LessThan(v1, Vector512<sbyte>.Zero);
                     Vector512<sbyte> n2 = Vector512.LessThan(v2, Vector512<sbyte>.Zero), n3 = Vector512.LessThan(v3, Vector512<sbyte>.Zero);
-                    byte* yb = act + (long)tc * actRowSize + b * 34;
                     for (int k = 0; k < tn; k++, yb += actRowSize)
                     {
                         sbyte* q = (sbyte*)(yb + 2);
