@@ -22,7 +22,8 @@ public class VecDotTileTests
         Assert.True(GgmlTypes.TryParse(typeName, out var type));
         var kernel = QuantKernels.Get(type);
         var actKernel = QuantKernels.Get(kernel.VecDotType);
-        foreach (var (n, rows, cols) in new[] { (512, 11, 9), (1024, 11, 9), (512, 5, 1) })
+        // 17 blocks of 256 cross the decode-once tiles' group of 16 blocks; 67 columns cross their chunk of 64.
+        foreach (var (n, rows, cols) in new[] { (512, 11, 9), (1024, 11, 9), (512, 5, 1), (4352, 3, 3), (256, 2, 67) })
         {
             int sStride = rows + 3;
             int xRow = checked((int)GgmlTypes.RowSize(type, n)), yRow = checked((int)GgmlTypes.RowSize(kernel.VecDotType, n));
