@@ -31,8 +31,24 @@ internal interface IDecodedBlock
     /// </summary>
     static abstract Vector256<int> Dot(ref Vector256<byte> w, ref byte q8);
 
-    /// <summary>The final reduction of the eight float lanes, as the type's vec_dot ends.</summary>
-    static abstract float Finish(Vector256<float> acc);
+    /// <summary>
+    /// <see cref="Dot"/> for four activation rows at once (quants at <paramref name="q8"/> and <paramref name="yStride"/>
+    /// bytes apart), each decoded vector loaded once for the four.
+    /// </summary>
+    static abstract void Dot4(ref Vector256<byte> w, ref byte q8, int yStride,
+        out Vector256<int> s0, out Vector256<int> s1, out Vector256<int> s2, out Vector256<int> s3);
+
+    /// <summary>Whether the vec_dot keeps a second float accumulator (mins, delta terms), stepped by <see cref="Extra"/>.</summary>
+    static abstract bool HasExtra { get; }
+
+    /// <summary>
+    /// One block's step of the second accumulator, exactly as the type's vec_dot takes it, given the decoded block,
+    /// the activation block <paramref name="yb"/>, <c>d = d_x * d_y</c> and the activation's <c>d_y</c>.
+    /// </summary>
+    static abstract Vector256<float> Extra(ref Vector256<byte> w, ref byte yb, float d, float yd, Vector256<float> extra);
+
+    /// <summary>The final reduction of the accumulators, as the type's vec_dot ends.</summary>
+    static abstract float Finish(Vector256<float> acc, Vector256<float> extra);
 }
 
 /// <summary>Sizes shared by <see cref="DecodedTiles{TBlock}"/>.</summary>
@@ -73,6 +89,48 @@ internal static class DecodedTiles
         return sum;
     }
 
+    /// <summary><see cref="SignedDot"/> for four activation rows <paramref name="yStride"/> bytes apart.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void SignedDot4(ref Vector256<byte> w, ref byte q8, int yStride,
+        out Vector256<int> s0, out Vector256<int> s1, out Vector256<int> s2, out Vector256<int> s3)
+    {
+        s0 = s1 = s2 = s3 = Vector256<int>.Zero;
+        ref byte q8b = ref Unsafe.Add(ref q8, yStride), q8c = ref Unsafe.Add(ref q8, 2 * yStride), q8d = ref Unsafe.Add(ref q8, 3 * yStride);
+        for (int k = 0; k < 8; k++)
+        {
+            ref Vector256<byte> v = ref Unsafe.Add(ref w, 3 * k);
+            Vector256<byte> u = v;
+            Vector256<sbyte> sg = Unsafe.Add(ref v, 1).AsSByte();
+            Vector256<short> m = Unsafe.Add(ref v, 2).AsInt16();
+            s0 = Avx2.Add(s0, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, Avx2.Sign(Vector256.LoadUnsafe(ref Unsafe.Add(ref q8, 32 * k)).AsSByte(), sg)), m));
+            s1 = Avx2.Add(s1, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, Avx2.Sign(Vector256.LoadUnsafe(ref Unsafe.Add(ref q8b, 32 * k)).AsSByte(), sg)), m));
+            s2 = Avx2.Add(s2, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, Avx2.Sign(Vector256.LoadUnsafe(ref Unsafe.Add(ref q8c, 32 * k)).AsSByte(), sg)), m));
+            s3 = Avx2.Add(s3, Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(u, Avx2.Sign(Vector256.LoadUnsafe(ref Unsafe.Add(ref q8d, 32 * k)).AsSByte(), sg)), m));
+        }
+    }
+
+    /// <summary>
+    /// Eight chunks of (unsigned bytes, int16 scales) for four activation rows: <c>madd(scale, maddubs(q, q8))</c>
+    /// summed, the lane totals of the Q4_K/Q5_K/Q6_K AVX2 loops.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void ScaledDot4(ref Vector256<byte> w, ref byte q8, int yStride,
+        out Vector256<int> s0, out Vector256<int> s1, out Vector256<int> s2, out Vector256<int> s3)
+    {
+        s0 = s1 = s2 = s3 = Vector256<int>.Zero;
+        ref byte q8b = ref Unsafe.Add(ref q8, yStride), q8c = ref Unsafe.Add(ref q8, 2 * yStride), q8d = ref Unsafe.Add(ref q8, 3 * yStride);
+        for (int c = 0; c < 8; c++)
+        {
+            ref Vector256<byte> v = ref Unsafe.Add(ref w, 2 * c);
+            Vector256<byte> q = v;
+            Vector256<short> m = Unsafe.Add(ref v, 1).AsInt16();
+            s0 = Avx2.Add(s0, Avx2.MultiplyAddAdjacent(m, Avx2.MultiplyAddAdjacent(q, Vector256.LoadUnsafe(ref Unsafe.Add(ref q8, 32 * c)).AsSByte())));
+            s1 = Avx2.Add(s1, Avx2.MultiplyAddAdjacent(m, Avx2.MultiplyAddAdjacent(q, Vector256.LoadUnsafe(ref Unsafe.Add(ref q8b, 32 * c)).AsSByte())));
+            s2 = Avx2.Add(s2, Avx2.MultiplyAddAdjacent(m, Avx2.MultiplyAddAdjacent(q, Vector256.LoadUnsafe(ref Unsafe.Add(ref q8c, 32 * c)).AsSByte())));
+            s3 = Avx2.Add(s3, Avx2.MultiplyAddAdjacent(m, Avx2.MultiplyAddAdjacent(q, Vector256.LoadUnsafe(ref Unsafe.Add(ref q8d, 32 * c)).AsSByte())));
+        }
+    }
+
     /// <summary>
     /// A 0/0xFF sign mask (<c>(q ^ m) - m</c> negates where m is set) as a +1/-1 vector for <c>vpsignb</c>, which
     /// negates the same bytes the same way (-128 stays -128 in both).
@@ -108,6 +166,7 @@ internal static class DecodedTiles<TBlock> where TBlock : struct, IDecodedBlock
         ref Vector256<byte> w = ref Unsafe.As<DecodedTiles.Buffer, Vector256<byte>>(ref buffer);
         Span<float> dx = stackalloc float[DecodedTiles.GroupBlocks];
         Span<Vector256<float>> acc = stackalloc Vector256<float>[Math.Min(cols, DecodedTiles.ColumnChunk)];
+        Span<Vector256<float>> extra = TBlock.HasExtra ? stackalloc Vector256<float>[acc.Length] : default;
         for (int t0 = 0; t0 < cols; t0 += DecodedTiles.ColumnChunk)
         {
             int tc = Math.Min(DecodedTiles.ColumnChunk, cols - t0);
@@ -115,6 +174,7 @@ internal static class DecodedTiles<TBlock> where TBlock : struct, IDecodedBlock
             {
                 ref byte xr = ref Unsafe.Add(ref px, r * xStride);
                 acc.Slice(0, tc).Clear();
+                if (TBlock.HasExtra) extra.Slice(0, tc).Clear();
                 for (int g0 = 0; g0 < nb; g0 += DecodedTiles.GroupBlocks)
                 {
                     int gb = Math.Min(DecodedTiles.GroupBlocks, nb - g0);
@@ -124,21 +184,50 @@ internal static class DecodedTiles<TBlock> where TBlock : struct, IDecodedBlock
                         dx[i] = TBlock.Scale(ref xb);
                         TBlock.Decode(ref xb, ref Unsafe.Add(ref w, i * TBlock.Vectors));
                     }
-                    for (int t = 0; t < tc; t++)
+                    int t = 0;
+                    for (; t + 4 <= tc; t += 4)
                     {
                         ref byte yb = ref Unsafe.Add(ref py, (t0 + t) * yStride + g0 * Q8KBytes);
-                        Vector256<float> a = acc[t];
+                        Vector256<float> a0 = acc[t], a1 = acc[t + 1], a2 = acc[t + 2], a3 = acc[t + 3];
                         for (int i = 0; i < gb; i++, yb = ref Unsafe.Add(ref yb, Q8KBytes))
                         {
-                            float d = dx[i] * Unsafe.ReadUnaligned<float>(ref yb);
-                            Vector256<int> sumi = TBlock.Dot(ref Unsafe.Add(ref w, i * TBlock.Vectors), ref Unsafe.Add(ref yb, 4));
+                            ref Vector256<byte> wb = ref Unsafe.Add(ref w, i * TBlock.Vectors);
+                            TBlock.Dot4(ref wb, ref Unsafe.Add(ref yb, 4), yStride, out var s0, out var s1, out var s2, out var s3);
+                            float xd = dx[i];
+                            float yd0 = Unsafe.ReadUnaligned<float>(ref yb), yd1 = Unsafe.ReadUnaligned<float>(ref Unsafe.Add(ref yb, yStride));
+                            float yd2 = Unsafe.ReadUnaligned<float>(ref Unsafe.Add(ref yb, 2 * yStride)), yd3 = Unsafe.ReadUnaligned<float>(ref Unsafe.Add(ref yb, 3 * yStride));
+                            a0 = Fma.MultiplyAdd(Vector256.Create(xd * yd0), Avx.ConvertToVector256Single(s0), a0);
+                            a1 = Fma.MultiplyAdd(Vector256.Create(xd * yd1), Avx.ConvertToVector256Single(s1), a1);
+                            a2 = Fma.MultiplyAdd(Vector256.Create(xd * yd2), Avx.ConvertToVector256Single(s2), a2);
+                            a3 = Fma.MultiplyAdd(Vector256.Create(xd * yd3), Avx.ConvertToVector256Single(s3), a3);
+                            if (TBlock.HasExtra)
+                            {
+                                extra[t] = TBlock.Extra(ref wb, ref yb, xd * yd0, yd0, extra[t]);
+                                extra[t + 1] = TBlock.Extra(ref wb, ref Unsafe.Add(ref yb, yStride), xd * yd1, yd1, extra[t + 1]);
+                                extra[t + 2] = TBlock.Extra(ref wb, ref Unsafe.Add(ref yb, 2 * yStride), xd * yd2, yd2, extra[t + 2]);
+                                extra[t + 3] = TBlock.Extra(ref wb, ref Unsafe.Add(ref yb, 3 * yStride), xd * yd3, yd3, extra[t + 3]);
+                            }
+                        }
+                        acc[t] = a0; acc[t + 1] = a1; acc[t + 2] = a2; acc[t + 3] = a3;
+                    }
+                    for (; t < tc; t++)
+                    {
+                        ref byte yb = ref Unsafe.Add(ref py, (t0 + t) * yStride + g0 * Q8KBytes);
+                        Vector256<float> a = acc[t], e = TBlock.HasExtra ? extra[t] : default;
+                        for (int i = 0; i < gb; i++, yb = ref Unsafe.Add(ref yb, Q8KBytes))
+                        {
+                            float yd = Unsafe.ReadUnaligned<float>(ref yb), d = dx[i] * yd;
+                            ref Vector256<byte> wb = ref Unsafe.Add(ref w, i * TBlock.Vectors);
+                            Vector256<int> sumi = TBlock.Dot(ref wb, ref Unsafe.Add(ref yb, 4));
                             a = Fma.MultiplyAdd(Vector256.Create(d), Avx.ConvertToVector256Single(sumi), a);
+                            if (TBlock.HasExtra) e = TBlock.Extra(ref wb, ref yb, d, yd, e);
                         }
                         acc[t] = a;
+                        if (TBlock.HasExtra) extra[t] = e;
                     }
                 }
                 for (int t = 0; t < tc; t++)
-                    Unsafe.Add(ref ps, (t0 + t) * sStride + r) = TBlock.Finish(acc[t]);
+                    Unsafe.Add(ref ps, (t0 + t) * sStride + r) = TBlock.Finish(acc[t], TBlock.HasExtra ? extra[t] : default);
             }
         }
     }

@@ -43,6 +43,14 @@ internal sealed partial class IQ2_XXS
         public static Vector256<int> Dot(ref Vector256<byte> w, ref byte q8) => DecodedTiles.SignedDot(ref w, ref q8);
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static float Finish(Vector256<float> acc) => 0.125f * Iq2Dot.HorizontalSum(acc);
+        public static void Dot4(ref Vector256<byte> w, ref byte q8, int yStride, out Vector256<int> s0, out Vector256<int> s1, out Vector256<int> s2, out Vector256<int> s3) =>
+            DecodedTiles.SignedDot4(ref w, ref q8, yStride, out s0, out s1, out s2, out s3);
+
+        public static bool HasExtra => false;
+
+        public static Vector256<float> Extra(ref Vector256<byte> w, ref byte yb, float d, float yd, Vector256<float> extra) => extra;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static float Finish(Vector256<float> acc, Vector256<float> extra) => 0.125f * Iq2Dot.HorizontalSum(acc);
     }
 }

@@ -65,6 +65,34 @@ public sealed partial class Q3_K
         }
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        public static float Finish(Vector256<float> acc) => QuantSimd.HorizontalSum(acc);
+        public static void Dot4(ref Vector256<byte> w, ref byte q8, int yStride, out Vector256<int> s0, out Vector256<int> s1, out Vector256<int> s2, out Vector256<int> s3)
+        {
+            s0 = s1 = s2 = s3 = Vector256<int>.Zero;
+            ref byte q8b = ref Unsafe.Add(ref q8, yStride), q8c = ref Unsafe.Add(ref q8, 2 * yStride), q8d = ref Unsafe.Add(ref q8, 3 * yStride);
+            for (int c = 0; c < 8; c++)
+            {
+                ref Vector256<byte> v = ref Unsafe.Add(ref w, 3 * c);
+                Vector256<byte> lo = v, hi = Unsafe.Add(ref v, 1);
+                Vector256<short> m = Unsafe.Add(ref v, 2).AsInt16();
+                s0 = Avx2.Add(s0, Chunk(lo, hi, m, ref Unsafe.Add(ref q8, 32 * c)));
+                s1 = Avx2.Add(s1, Chunk(lo, hi, m, ref Unsafe.Add(ref q8b, 32 * c)));
+                s2 = Avx2.Add(s2, Chunk(lo, hi, m, ref Unsafe.Add(ref q8c, 32 * c)));
+                s3 = Avx2.Add(s3, Chunk(lo, hi, m, ref Unsafe.Add(ref q8d, 32 * c)));
+            }
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private static Vector256<int> Chunk(Vector256<byte> lo, Vector256<byte> hi, Vector256<short> m, ref byte q8)
+        {
+            Vector256<sbyte> q8k = Vector256.LoadUnsafe(ref q8).AsSByte();
+            return Avx2.MultiplyAddAdjacent(m, Avx2.Subtract(Avx2.MultiplyAddAdjacent(lo, q8k), Avx2.MultiplyAddAdjacent(hi, q8k)));
+        }
+
+        public static bool HasExtra => false;
+
+        public static Vector256<float> Extra(ref Vector256<byte> w, ref byte yb, float d, float yd, Vector256<float> extra) => extra;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public static float Finish(Vector256<float> acc, Vector256<float> extra) => QuantSimd.HorizontalSum(acc);
     }
 }
