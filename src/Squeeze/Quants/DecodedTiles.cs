@@ -55,9 +55,9 @@ internal interface IDecodedBlock
 internal static class DecodedTiles
 {
     /// <summary>The most vectors one decoded block may take.</summary>
-    public const int MaxVectors = 24;
+    public const int MaxVectors = 32;
 
-    /// <summary>Weight blocks decoded at a time: 16 x 24 x 32 bytes = 12 KiB, well inside L1.</summary>
+    /// <summary>Weight blocks decoded at a time: at most 16 x 32 x 32 bytes = 16 KiB, inside L1.</summary>
     public const int GroupBlocks = 16;
 
     /// <summary>Activation rows whose accumulators are kept at a time.</summary>
