@@ -38,6 +38,12 @@ internal interface IDecodedBlock
     static abstract void Dot4(ref Vector256<byte> w, ref byte q8, int yStride,
         out Vector256<int> s0, out Vector256<int> s1, out Vector256<int> s2, out Vector256<int> s3);
 
+    /// <summary>Whether the vec_dot adds a term into the main accumulator before the block's lanes (Q2_K's mins).</summary>
+    static virtual bool HasPrologue => false;
+
+    /// <summary>That term's FMA, given the decoded block, the activation block and its <c>d_y</c>.</summary>
+    static virtual Vector256<float> Prologue(ref Vector256<byte> w, ref byte yb, float yd, Vector256<float> acc) => acc;
+
     /// <summary>Whether the vec_dot keeps a second float accumulator (mins, delta terms), stepped by <see cref="Extra"/>.</summary>
     static abstract bool HasExtra { get; }
 
@@ -196,6 +202,13 @@ internal static class DecodedTiles<TBlock> where TBlock : struct, IDecodedBlock
                             float xd = dx[i];
                             float yd0 = Unsafe.ReadUnaligned<float>(ref yb), yd1 = Unsafe.ReadUnaligned<float>(ref Unsafe.Add(ref yb, yStride));
                             float yd2 = Unsafe.ReadUnaligned<float>(ref Unsafe.Add(ref yb, 2 * yStride)), yd3 = Unsafe.ReadUnaligned<float>(ref Unsafe.Add(ref yb, 3 * yStride));
+                            if (TBlock.HasPrologue)
+                            {
+                                a0 = TBlock.Prologue(ref wb, ref yb, yd0, a0);
+                                a1 = TBlock.Prologue(ref wb, ref Unsafe.Add(ref yb, yStride), yd1, a1);
+                                a2 = TBlock.Prologue(ref wb, ref Unsafe.Add(ref yb, 2 * yStride), yd2, a2);
+                                a3 = TBlock.Prologue(ref wb, ref Unsafe.Add(ref yb, 3 * yStride), yd3, a3);
+                            }
                             a0 = Fma.MultiplyAdd(Vector256.Create(xd * yd0), Avx.ConvertToVector256Single(s0), a0);
                             a1 = Fma.MultiplyAdd(Vector256.Create(xd * yd1), Avx.ConvertToVector256Single(s1), a1);
                             a2 = Fma.MultiplyAdd(Vector256.Create(xd * yd2), Avx.ConvertToVector256Single(s2), a2);
@@ -218,6 +231,7 @@ internal static class DecodedTiles<TBlock> where TBlock : struct, IDecodedBlock
                         {
                             float yd = Unsafe.ReadUnaligned<float>(ref yb), d = dx[i] * yd;
                             ref Vector256<byte> wb = ref Unsafe.Add(ref w, i * TBlock.Vectors);
+                            if (TBlock.HasPrologue) a = TBlock.Prologue(ref wb, ref yb, yd, a);
                             Vector256<int> sumi = TBlock.Dot(ref wb, ref Unsafe.Add(ref yb, 4));
                             a = Fma.MultiplyAdd(Vector256.Create(d), Avx.ConvertToVector256Single(sumi), a);
                             if (TBlock.HasExtra) e = TBlock.Extra(ref wb, ref yb, d, yd, e);
