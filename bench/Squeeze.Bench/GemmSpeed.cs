@@ -7,13 +7,14 @@ namespace Squeeze.Bench;
 /// <summary>
 /// One thread's matrix-product throughput per weight type: one <c>VecDot</c> per product against the tiled
 /// <c>VecDotTile</c>, in multiply-adds per second of this thread's CPU time (steady on a loaded machine):
-/// <c>squeeze-bench gemm [--types f16,q8_0,q4_K,q6_K] [-k 1024] [-m 256] [-n 64]</c>.
+/// <c>squeeze-bench gemm [--types f16,q8_0,q4_K,q6_K] [-k 1024] [-m 256] [-n 64]</c> (default: every type with a tile;
+/// <c>SQUEEZE_SIMD=avx2</c> measures the AVX2 level on an AVX-512 machine).
 /// </summary>
 internal static class GemmSpeed
 {
     public static int Run(string[] args)
     {
-        var names = "f32,f16,bf16,q8_0,q4_0,q4_K,q5_K,q6_K";
+        var names = "f32,f16,bf16,q8_0,q4_0,q4_1,q5_0,q5_1,q2_K,q3_K,q4_K,q5_K,q6_K,iq4_nl,iq4_xs,iq3_s,iq3_xxs,iq2_xxs,iq2_xs,iq2_s,iq1_s,iq1_m";
         int k = 1024, m = 256, n = 64;
         for (int i = 0; i < args.Length; i++)
         {
