@@ -215,6 +215,38 @@ public static unsafe class Oracle
         }
     }
 
+    /// <summary>ggml-cpu's <c>ggml_swiglu_split</c> on one graph (llama.cpp's SwiGLU feed-forward): <c>silu(gate) * up</c> per
+    /// row of <paramref name="width"/> elements.</summary>
+    public static float[] SwiGlu(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, int width, int threads)
+    {
+        if (width <= 0 || gate.Length == 0 || gate.Length % width != 0 || up.Length != gate.Length || threads <= 0)
+            throw new ArgumentException("bad swiglu shape");
+        int rows = gate.Length / width;
+        OracleLibrary.EnsureLoaded();
+        Native.ggml_cpu_init();
+        long bytes = 4L * gate.Length * 4 + 16L * 1024 * 1024;
+        nint ctx = Native.ggml_init(new GgmlInitParams { MemSize = (nuint)bytes, MemBuffer = 0, NoAlloc = 0 });
+        if (ctx == 0) throw new InvalidOperationException("ggml_init failed");
+        try
+        {
+            const int F32 = 0;
+            nint ta = Native.ggml_new_tensor_4d(ctx, F32, width, rows, 1, 1);
+            nint tb = Native.ggml_new_tensor_4d(ctx, F32, width, rows, 1, 1);
+            gate.CopyTo(new Span<float>(Native.ggml_get_data(ta), gate.Length));
+            up.CopyTo(new Span<float>(Native.ggml_get_data(tb), up.Length));
+            nint result = Native.ggml_swiglu_split(ctx, ta, tb);
+            nint graph = Native.ggml_new_graph(ctx);
+            Native.ggml_build_forward_expand(graph, result);
+            int status = Native.ggml_graph_compute_with_ctx(ctx, graph, threads);
+            if (status != 0) throw new InvalidOperationException($"ggml_graph_compute_with_ctx returned {status}");
+            return new ReadOnlySpan<float>(Native.ggml_get_data(result), gate.Length).ToArray();
+        }
+        finally
+        {
+            Native.ggml_free(ctx);
+        }
+    }
+
     /// <summary>
     /// ggml-cpu's <c>ggml_mul_mat</c> on one graph: <paramref name="weights"/> holds <paramref name="rows"/> rows of
     /// <paramref name="cols"/> elements in <paramref name="type"/>, <paramref name="x"/> holds <paramref name="n"/> f32 rows of
