@@ -36,6 +36,8 @@ public sealed class MatMulTests(ITestOutputHelper output)
     [MemberData(nameof(Cases))]
     public void Product_is_bitwise_ggml_mul_mat(string typeName, int rows, int cols, int n)
     {
+        // Squeeze reproduces ggml-cpu's AVX-512 build; another oracle build sums and rounds otherwise.
+        if (OracleLibrary.Variant != "avx512") Assert.Skip($"the oracle here is ggml-cpu's {OracleLibrary.Variant} build");
         Assert.True(GgmlTypes.TryParse(typeName, out var type));
         var rng = new Random(rows * 7919 + cols * 31 + n + (int)type * 1000);
         var kernel = QuantKernels.Get(type);

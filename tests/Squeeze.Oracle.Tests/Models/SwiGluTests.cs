@@ -16,6 +16,8 @@ public sealed class SwiGluTests
     [InlineData(7)]     // tail only
     public void SwiGlu_is_bitwise_ggml_swiglu_split(int width)
     {
+        // Squeeze reproduces ggml-cpu's AVX-512 build; another oracle build sums and rounds otherwise.
+        if (OracleLibrary.Variant != "avx512") Assert.Skip($"the oracle here is ggml-cpu's {OracleLibrary.Variant} build");
         const int rows = 40;
         var rng = new Random(width);
         var gate = new float[rows * width];
