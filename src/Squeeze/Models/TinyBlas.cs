@@ -73,7 +73,7 @@ internal sealed unsafe class TinyBlas
         int rowChunk = Math.Clamp((rows / Math.Max(1, threads * 4) + 3) & ~3, 4, 64);
         int rowChunks = (rows + rowChunk - 1) / rowChunk, tokenChunks = (n + TokenChunk - 1) / TokenChunk;
         byte* data = w.Data;
-        bool simd = Simd.Level >= SimdLevel.Avx512 && Fma.IsSupported;
+        var level = Fma.IsSupported ? Simd.Level : SimdLevel.Scalar;
         Workers.Each(rowChunks * tokenChunks, threads, i =>
         {
             int r0 = i % rowChunks * rowChunk, t0 = i / rowChunks * TokenChunk;
@@ -95,8 +95,10 @@ internal sealed unsafe class TinyBlas
                 fixed (float* ps = scratch)
                 {
                     a = widen ? ps : (float*)(data + (long)r0 * rowSize);
-                    if (simd) FloatTile(a, lda, rc, pb + (long)t0 * cols, cols, tc, cols, py + (long)t0 * rows + r0, rows);
-                    else FloatTileScalar(a, lda, rc, pb + (long)t0 * cols, cols, tc, cols, py + (long)t0 * rows + r0, rows);
+                    float* bt = pb + (long)t0 * cols, c = py + (long)t0 * rows + r0;
+                    if (level >= SimdLevel.Avx512) FloatTile(a, lda, rc, bt, cols, tc, cols, c, rows);
+                    else if (level >= SimdLevel.Avx2) FloatTile256(a, lda, rc, bt, cols, tc, cols, c, rows);
+                    else FloatTileScalar(a, lda, rc, bt, cols, tc, cols, c, rows);
                 }
             }
         });
@@ -174,6 +176,50 @@ internal sealed unsafe class TinyBlas
         y[1] = Lanes.Reduce16(r1);
         y[2] = Lanes.Reduce16(r2);
         y[3] = Lanes.Reduce16(r3);
+    }
+
+    /// <summary><see cref="FloatTile"/>'s arithmetic with 256-bit vectors (AVX2 machines): each 16-lane accumulator held as
+    /// two halves, two rows by two tokens at a time.</summary>
+    internal static void FloatTile256(float* a, long lda, int m, float* b, long ldb, int n, int k, float* c, long ldc)
+    {
+        for (int i = 0; i < m; i += 2)
+        {
+            float* a0 = a + i * lda, a1 = a0 + lda;
+            int j = 0;
+            for (; j + 2 <= n; j += 2)
+            {
+                float* b0 = b + j * ldb, b1 = b0 + ldb;
+                Vector256<float> c00l = default, c00h = default, c01l = default, c01h = default;
+                Vector256<float> c10l = default, c10h = default, c11l = default, c11h = default;
+                for (int l = 0; l < k; l += 16)
+                {
+                    var a0l = Vector256.Load(a0 + l); var a0h = Vector256.Load(a0 + l + 8);
+                    var a1l = Vector256.Load(a1 + l); var a1h = Vector256.Load(a1 + l + 8);
+                    var bl = Vector256.Load(b0 + l); var bh = Vector256.Load(b0 + l + 8);
+                    c00l = Fma.MultiplyAdd(a0l, bl, c00l); c00h = Fma.MultiplyAdd(a0h, bh, c00h);
+                    c01l = Fma.MultiplyAdd(a1l, bl, c01l); c01h = Fma.MultiplyAdd(a1h, bh, c01h);
+                    bl = Vector256.Load(b1 + l); bh = Vector256.Load(b1 + l + 8);
+                    c10l = Fma.MultiplyAdd(a0l, bl, c10l); c10h = Fma.MultiplyAdd(a0h, bh, c10h);
+                    c11l = Fma.MultiplyAdd(a1l, bl, c11l); c11h = Fma.MultiplyAdd(a1h, bh, c11h);
+                }
+                float* y0 = c + j * ldc + i;
+                y0[0] = Lanes.Reduce16(c00l, c00h); y0[1] = Lanes.Reduce16(c01l, c01h);
+                y0[ldc] = Lanes.Reduce16(c10l, c10h); y0[ldc + 1] = Lanes.Reduce16(c11l, c11h);
+            }
+            for (; j < n; j++)
+            {
+                float* b0 = b + j * ldb;
+                Vector256<float> c0l = default, c0h = default, c1l = default, c1h = default;
+                for (int l = 0; l < k; l += 16)
+                {
+                    var bl = Vector256.Load(b0 + l); var bh = Vector256.Load(b0 + l + 8);
+                    c0l = Fma.MultiplyAdd(Vector256.Load(a0 + l), bl, c0l); c0h = Fma.MultiplyAdd(Vector256.Load(a0 + l + 8), bh, c0h);
+                    c1l = Fma.MultiplyAdd(Vector256.Load(a1 + l), bl, c1l); c1h = Fma.MultiplyAdd(Vector256.Load(a1 + l + 8), bh, c1h);
+                }
+                c[j * ldc + i] = Lanes.Reduce16(c0l, c0h);
+                c[j * ldc + i + 1] = Lanes.Reduce16(c1l, c1h);
+            }
+        }
     }
 
     /// <summary><see cref="FloatTile"/>'s arithmetic one output at a time, in scalar code: sixteen lanes, one fused

@@ -58,10 +58,12 @@ public sealed class MatMulTests(ITestOutputHelper output)
         Report(typeName, rows, cols, n, Simd.Supported, y, expected);
 
         // Squeeze's scalar references of vec_dot follow ggml's generic C code, not its AVX build; tinyBLAS's order has one
-        // reference only, the AVX-512 build's, which the scalar path must give bit for bit.
+        // reference only, the AVX-512 build's, which the AVX2 and scalar paths must give bit for bit.
         if (TinyBlas.Serves(type, rows, cols, n))
-            using (Simd.Override(SimdLevel.Scalar))
-                Report(typeName, rows, cols, n, SimdLevel.Scalar, Product(w, x, n), expected);
+            foreach (var level in new[] { SimdLevel.Avx2, SimdLevel.Scalar })
+                if (Simd.IsSupported(level) && level != Simd.Supported)
+                    using (Simd.Override(level))
+                        Report(typeName, rows, cols, n, level, Product(w, x, n), expected);
     }
 
     private static float[] Product(Weight w, float[] x, int n)
