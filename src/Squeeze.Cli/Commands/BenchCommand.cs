@@ -8,7 +8,7 @@ using Squeeze.Tokenizers;
 namespace Squeeze.Cli.Commands;
 
 /// <summary>
-/// <c>squeeze bench -m MODEL [-m MODEL2 ...] [-p 512] [-n 128] [-pg P,G] [-r 5] [-t N] [-b 2048] [-o md|csv|json] [--json FILE]</c>:
+/// <c>squeeze bench -m MODEL [-m MODEL2 ...] [-p 512] [-n 128] [-pg P,G] [-r 5] [-t N] [-b 2048] [-o md|csv|json|jsonl] [--json FILE]</c>:
 /// llama-bench's prompt (ppN), generation (tgN) and combined (ppP+tgG) tests and its table.
 /// </summary>
 internal static class BenchCommand
@@ -22,7 +22,7 @@ internal static class BenchCommand
         var reps = new Option<int>("--repetitions", "-r") { Description = "Timed repetitions per test.", DefaultValueFactory = _ => 5 };
         var threads = new Option<string>("--threads", "-t") { Description = "Worker threads, comma-separated for several runs.", DefaultValueFactory = _ => Workers.DefaultThreads.ToString(CultureInfo.InvariantCulture) };
         var batch = new Option<int>("--batch-size", "-b") { Description = "Prompt tokens per decode call.", DefaultValueFactory = _ => 2048 };
-        var output = new Option<string>("--output", "-o") { Description = "Output format: md, csv or json.", DefaultValueFactory = _ => "md" };
+        var output = new Option<string>("--output", "-o") { Description = "Output format: md, csv, json or jsonl.", DefaultValueFactory = _ => "md" };
         var json = new Option<FileInfo?>("--json") { Description = "Also save the results as JSON (for squeeze report)." };
         var command = new Command("bench", "Prompt and generation speed as llama-bench measures it.") { models, prompt, gen, pg, reps, threads, batch, output, json };
         command.SetAction(p => CommandRunner.Run(() => Run(p.GetRequiredValue(models), p.GetValue(prompt)!, p.GetValue(gen)!, p.GetValue(pg) ?? [],
@@ -53,7 +53,7 @@ internal static class BenchCommand
 
     private static int Run(string[] modelPaths, string prompt, string gen, string[] pg, int reps, string threadList, int batch, string format, FileInfo? json)
     {
-        if (format is not ("md" or "csv" or "json")) throw new InvalidInputException($"-o: '{format}' is not md, csv or json");
+        if (format is not ("md" or "csv" or "json" or "jsonl")) throw new InvalidInputException($"-o: '{format}' is not md, csv, json or jsonl");
         if (reps < 1) throw new InvalidInputException($"-r must be at least 1, not {reps}");
         if (batch < 1) throw new InvalidInputException($"-b must be at least 1, not {batch}");
         var tests = Tests(prompt, gen, pg);
@@ -77,7 +77,12 @@ internal static class BenchCommand
                     var result = SpeedBench.Run(decoder, test, options, bos);
                     var row = new BenchRow(info, SpeedBench.Describe(info), "CPU", t, batch, result, DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture));
                     rows.Add(row);
-                    // Markdown rows appear as tests finish, as llama-bench prints them.
+                    // Markdown and JSON Lines rows appear as tests finish, as llama-bench prints them.
+                    if (format == "jsonl")
+                    {
+                        Console.Out.Write(BenchTable.JsonLines([row]));
+                        Console.Out.Flush();
+                    }
                     if (format == "md")
                     {
                         var table = BenchTable.Markdown([row]);
@@ -87,6 +92,7 @@ internal static class BenchCommand
                     }
                 }
         }
+        if (format == "md") Console.Out.Write(BenchTable.MarkdownFooter());
         if (format == "csv") Console.Out.Write(BenchTable.Csv(rows));
         if (format == "json") Console.Out.Write(BenchTable.Json(rows));
         if (json is not null)

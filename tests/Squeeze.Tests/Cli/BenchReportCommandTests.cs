@@ -16,7 +16,10 @@ public sealed class BenchReportCommandTests : IDisposable
         var (code, stdout, stderr) = CliHarness.Run("bench", "-m", TestData.StoriesModel, "-p", "16", "-n", "4", "-pg", "8,2", "-r", "2", "-t", "1", "--json", json);
         Assert.True(code == 0, stderr);
         var lines = stdout.TrimEnd().Split('\n');
-        Assert.Equal(5, lines.Length);
+        // Header, rule, three tests, then llama-bench's footer: a blank line and "build: ...".
+        Assert.Equal(7, lines.Length);
+        Assert.Equal("", lines[5]);
+        Assert.Matches(@"^build: squeeze-\S+ \(0\)$", lines[6]);
         Assert.StartsWith("| model                          |       size |     params | backend    | threads |            test |", lines[0]);
         Assert.Contains("|            pp16 |", lines[2]);
         Assert.Contains("|             tg4 |", lines[3]);
@@ -27,6 +30,23 @@ public sealed class BenchReportCommandTests : IDisposable
         Assert.True(code == 0, stderr);
         Assert.Contains("pp16 t/s", stdout);
         Assert.True(File.Exists(Path.Combine(_dir, "card.csv")));
+    }
+
+    [Fact]
+    public void Bench_with_another_batch_size_shows_an_n_batch_column_and_jsonl_prints_one_object_per_test()
+    {
+        var (code, stdout, stderr) = CliHarness.Run("bench", "-m", TestData.StoriesModel, "-p", "8", "-n", "0", "-b", "4", "-r", "1", "-t", "1");
+        Assert.True(code == 0, stderr);
+        var lines = stdout.TrimEnd().Split('\n');
+        Assert.Equal("| model                          |       size |     params | backend    | threads | n_batch |            test |                  t/s |", lines[0]);
+        Assert.Matches(@"\| +1 \| +4 \| +pp8 \|", lines[2]);
+
+        (code, stdout, stderr) = CliHarness.Run("bench", "-m", TestData.StoriesModel, "-p", "8", "-n", "2", "-r", "1", "-t", "1", "-o", "jsonl");
+        Assert.True(code == 0, stderr);
+        var objects = stdout.TrimEnd().Split('\n').Select(l => System.Text.Json.Nodes.JsonNode.Parse(l)!).ToList();
+        Assert.Equal([8, 0], objects.Select(o => (int)o["n_prompt"]!));
+        Assert.Equal([0, 2], objects.Select(o => (int)o["n_gen"]!));
+        Assert.All(objects, o => Assert.Single(o["samples_ns"]!.AsArray()));
     }
 
     [Theory]

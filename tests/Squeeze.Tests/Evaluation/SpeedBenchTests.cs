@@ -70,5 +70,26 @@ public sealed class SpeedBenchTests
         var csv = BenchTable.Csv([row]).Split('\n');
         Assert.StartsWith("build_commit,build_number,cpu_info,gpu_info,backends,model_filename,model_type,model_size,model_n_params,n_batch", csv[0]);
         Assert.EndsWith("n_prompt,n_gen,n_depth,test_time,avg_ns,stddev_ns,avg_ts,stddev_ts", csv[0]);
+        // llama-bench quotes every value, numbers too.
+        Assert.EndsWith("\"512\",\"0\",\"0\",\"2026-01-01T00:00:00Z\",\"1000000000\",\"0\",\"512.000000\",\"0.000000\"", csv[1]);
     }
+
+    [Fact]
+    public void A_batch_size_other_than_llama_benchs_default_gets_an_n_batch_column()
+    {
+        var info = new ModelInfo("m.gguf", "m.gguf", 2_000_000, 1_040_128, 260_032, 32, "llama", "Q4_K_M");
+        var row = new BenchRow(info, SpeedBench.Describe(info), "CPU", 4, 512, new BenchResult(new BenchTest(0, 128), [1_000_000_000]), "2026-01-01T00:00:00Z");
+        var lines = BenchTable.Markdown([row]).TrimEnd().Split('\n');
+        Assert.Equal("| model                          |       size |     params | backend    | threads | n_batch |            test |                  t/s |", lines[0]);
+        Assert.Equal("| ------------------------------ | ---------: | ---------: | ---------- | ------: | ------: | --------------: | -------------------: |", lines[1]);
+        Assert.Equal("| llama 260K Q4_K - Medium       |   0.99 MiB |     0.26 M | CPU        |       4 |     512 |           tg128 |        128.00 ± 0.00 |", lines[2]);
+    }
+
+    [Theory]
+    [InlineData("F32", "llama 260K all F32")]
+    [InlineData("Q8_0", "llama 260K Q8_0")]
+    [InlineData("IQ3_M", "llama 260K IQ3_S mix - 3.66 bpw")]
+    [InlineData("MXFP4_MOE", "llama 260K MXFP4 MoE")]
+    public void Model_descriptions_name_file_types_as_llama_cpp_does(string fileType, string expected) =>
+        Assert.Equal(expected, SpeedBench.Describe(new ModelInfo("m.gguf", "m.gguf", 1, 1, 260_032, 32, "llama", fileType)));
 }
