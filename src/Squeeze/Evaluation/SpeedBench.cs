@@ -3,14 +3,18 @@ using Squeeze.Models;
 
 namespace Squeeze.Evaluation;
 
-/// <summary>One llama-bench test: a prompt of <paramref name="Prompt"/> tokens, then <paramref name="Gen"/> generated tokens.</summary>
-public sealed record BenchTest(int Prompt, int Gen)
+/// <summary>
+/// One llama-bench test: a prompt of <paramref name="Prompt"/> tokens, then <paramref name="Gen"/> generated tokens, after
+/// <paramref name="Depth"/> tokens already in the cache (llama-bench's <c>-d</c>; decoded before each repetition, untimed).
+/// </summary>
+public sealed record BenchTest(int Prompt, int Gen, int Depth = 0)
 {
-    /// <summary>llama-bench's name: <c>pp512</c>, <c>tg128</c> or <c>pp1024+tg1024</c>.</summary>
-    public string Name => Prompt > 0 && Gen == 0 ? $"pp{Prompt}" : Gen > 0 && Prompt == 0 ? $"tg{Gen}" : $"pp{Prompt}+tg{Gen}";
+    /// <summary>llama-bench's name: <c>pp512</c>, <c>tg128</c> or <c>pp1024+tg1024</c>, with <c> @ d4096</c> for a depth.</summary>
+    public string Name => (Prompt > 0 && Gen == 0 ? $"pp{Prompt}" : Gen > 0 && Prompt == 0 ? $"tg{Gen}" : $"pp{Prompt}+tg{Gen}")
+        + (Depth > 0 ? $" @ d{Depth}" : "");
 
-    /// <summary>KV cells the test needs (llama-bench sizes its context to n_prompt + n_gen).</summary>
-    public int Cells => Math.Max(1, Prompt + Gen);
+    /// <summary>KV cells the test needs (llama-bench sizes its context to n_prompt + n_gen + n_depth).</summary>
+    public int Cells => Math.Max(1, Prompt + Gen + Depth);
 }
 
 /// <summary>Settings of a benchmark run (llama-bench's <c>-r</c>, <c>-b</c>, warm-up).</summary>
@@ -71,8 +75,9 @@ public sealed record BenchResult(BenchTest Test, IReadOnlyList<long> SamplesNs)
 /// <summary>
 /// llama-bench's tests (tools/llama-bench/llama-bench.cpp): <c>ppN</c> decodes N tokens (BOS first when the vocabulary
 /// adds it, then random ids) in batches of n_batch with one output; <c>tgN</c> decodes N single tokens one after the
-/// other; <c>ppP+tgG</c> does both in one timed run. Each repetition starts from an empty cache. Works on any
-/// <see cref="IBatchDecoder"/>, so Squeeze and llama.cpp are timed by the same code.
+/// other; <c>ppP+tgG</c> does both in one timed run. Each repetition starts from an empty cache, into which a test with a
+/// depth first decodes its depth as an untimed prompt (the timed prompt then starts with BOS again, as llama-bench's
+/// does). Works on any <see cref="IBatchDecoder"/>, so Squeeze and llama.cpp are timed by the same code.
 /// </summary>
 public static class SpeedBench
 {
@@ -95,16 +100,17 @@ public static class SpeedBench
         {
             cancellation.ThrowIfCancellationRequested();
             decoder.ClearCache();
+            if (test.Depth > 0) Prompt(decoder, test.Depth, options.BatchSize, bos, vocab, rng);
             long start = Stopwatch.GetTimestamp();
-            if (test.Prompt > 0) Prompt(decoder, test.Prompt, options.BatchSize, bos, vocab, rng);
-            if (test.Gen > 0) Generate(decoder, test.Gen, test.Prompt, bos, vocab, rng);
+            if (test.Prompt > 0) Prompt(decoder, test.Prompt, options.BatchSize, bos, vocab, rng, test.Depth);
+            if (test.Gen > 0) Generate(decoder, test.Gen, test.Depth + test.Prompt, bos, vocab, rng);
             long ticks = Stopwatch.GetTimestamp() - start;
             samples.Add((long)(ticks * (1e9 / Stopwatch.Frequency)));
         }
         return new BenchResult(test, samples);
     }
 
-    private static void Prompt(IBatchDecoder decoder, int count, int batchSize, int bos, int vocab, Random rng)
+    private static void Prompt(IBatchDecoder decoder, int count, int batchSize, int bos, int vocab, Random rng, int startPosition = 0)
     {
         var batch = new BatchToken[Math.Min(batchSize, count)];
         for (int done = 0; done < count;)
@@ -113,7 +119,7 @@ public static class SpeedBench
             for (int i = 0; i < n; i++)
             {
                 int token = done == 0 && i == 0 && bos >= 0 ? bos : rng.Next(vocab);
-                batch[i] = new BatchToken(token, done + i, 0, i == n - 1);
+                batch[i] = new BatchToken(token, startPosition + done + i, 0, i == n - 1);
             }
             decoder.Decode(batch.AsSpan(0, n));
             done += n;
@@ -254,7 +260,7 @@ public static class BenchTable
         ("n_gpu_layers", 0),
         ("n_prompt", r.Result.Test.Prompt),
         ("n_gen", r.Result.Test.Gen),
-        ("n_depth", 0),
+        ("n_depth", r.Result.Test.Depth),
         ("test_time", r.TestTime),
         ("avg_ns", r.Result.AvgNs),
         ("stddev_ns", r.Result.StddevNs),

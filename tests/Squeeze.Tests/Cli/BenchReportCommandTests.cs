@@ -50,7 +50,30 @@ public sealed class BenchReportCommandTests : IDisposable
     }
 
     [Theory]
+    [InlineData("512", new[] { 512 })]
+    [InlineData("128,256", new[] { 128, 256 })]
+    [InlineData("128-512*2", new[] { 128, 256, 512 })]
+    [InlineData("0-300+100,1024", new[] { 0, 100, 200, 300, 1024 })]
+    [InlineData("5-4", new int[0])]
+    public void Number_lists_take_llama_benchs_ranges(string text, int[] expected) =>
+        Assert.Equal(expected, Squeeze.Cli.Commands.BenchCommand.Ints(text, "-p", 0));
+
+    [Fact]
+    public void Depths_multiply_the_tests_in_llama_benchs_order()
+    {
+        var tests = Squeeze.Cli.Commands.BenchCommand.Tests("16", "4", ["8,2"], "0,32");
+        Assert.Equal(["pp16", "tg4", "pp8+tg2", "pp16 @ d32", "tg4 @ d32", "pp8+tg2 @ d32"], tests.Select(t => t.Name));
+        var (code, stdout, stderr) = CliHarness.Run("bench", "-m", TestData.StoriesModel, "-p", "8", "-n", "0", "-d", "16", "-r", "1", "-t", "1", "-o", "csv");
+        Assert.True(code == 0, stderr);
+        var lines = stdout.TrimEnd().Split('\n');
+        int depthColumn = Array.IndexOf(lines[0].Split(','), "n_depth");
+        Assert.Equal("\"16\"", lines[1].Split(',')[depthColumn]);
+    }
+
+    [Theory]
     [InlineData("-o", "xml")]
+    [InlineData("-p", "1-2*1")]
+    [InlineData("-d", "x")]
     [InlineData("-p", "abc")]
     [InlineData("-r", "0")]
     [InlineData("-pg", "5")]

@@ -47,6 +47,24 @@ public sealed class SpeedBenchTests
     }
 
     [Fact]
+    public void A_test_at_a_depth_fills_the_cache_untimed_then_starts_its_prompt_with_BOS_after_it()
+    {
+        var d = new Recorder();
+        var test = new BenchTest(4, 2, Depth: 3);
+        Assert.Equal("pp4+tg2 @ d3", test.Name);
+        Assert.Equal(9, test.Cells);
+        SpeedBench.Run(d, test, new BenchOptions { Repetitions = 1, BatchSize = 8, Warmup = false }, bos: 1, TestContext.Current.CancellationToken);
+        // Depth prompt (positions 0..2, BOS first), the timed prompt (positions 3..6, BOS first again, as llama-bench's
+        // test_prompt starts every prompt), then two generated tokens at 7 and 8.
+        Assert.Equal([3, 4, 1, 1], d.Batches.Select(b => b.Length));
+        Assert.Equal([0, 1, 2], d.Batches[0].Select(t => t.Position));
+        Assert.Equal(1, d.Batches[0][0].Token);
+        Assert.Equal([3, 4, 5, 6], d.Batches[1].Select(t => t.Position));
+        Assert.Equal(1, d.Batches[1][0].Token);
+        Assert.Equal([7, 8], d.Batches.Skip(2).Select(b => b[0].Position));
+    }
+
+    [Fact]
     public void Statistics_follow_llama_bench()
     {
         var r = new BenchResult(new BenchTest(100, 0), [1_000_000_000, 2_000_000_000, 4_000_000_000]);
