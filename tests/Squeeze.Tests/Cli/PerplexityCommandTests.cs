@@ -113,6 +113,21 @@ public sealed class PerplexityCommandTests : IDisposable
         Assert.Contains(message, stderr);
     }
 
+    [Theory]
+    [InlineData(false, "cannot write a KL-divergence base file")]
+    [InlineData(true, "applies to perplexity, not to --kl-divergence")]
+    public void Stride_with_a_KL_divergence_mode_gets_one_line_and_exit_code_1(bool compare, string message)
+    {
+        var args = new List<string> { "perplexity", "-m", TestData.StoriesModel, "-f", Wiki, "-c", "128", "-b", "128", "--ppl-stride", "64",
+            "--kl-divergence-base", Path.Combine(_dir, "x.kl") };
+        if (compare) args.Add("--kl-divergence");
+        var (code, _, stderr) = CliHarness.Run([.. args]);
+        Assert.Equal(1, code);
+        Assert.Single(stderr.TrimEnd().Split('\n'));
+        Assert.Contains(message, stderr);
+        Assert.False(File.Exists(Path.Combine(_dir, "x.kl")));
+    }
+
     [Fact]
     public void Too_short_a_text_gets_one_line_and_exit_code_1()
     {
