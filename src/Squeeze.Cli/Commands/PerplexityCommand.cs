@@ -126,7 +126,20 @@ internal static class PerplexityCommand
         else
         {
             var output = Console.Out;
-            result = evaluate(new Reporter<PerplexityProgress>(p => { output.Write(RunningEntry(p, common)); output.Flush(); }));
+            // llama-perplexity's time per pass and ETA after the first pass (one batch of n_seq chunks, or one window), on stderr.
+            int sequences = common.Stride > 0 ? 1 : Perplexity.ChunkLayout(common.Context, common.Batch).Sequences;
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            bool first = true;
+            result = evaluate(new Reporter<PerplexityProgress>(p =>
+            {
+                if (first)
+                {
+                    first = false;
+                    Console.Error.WriteLine(EtaLine(common.Stride > 0 ? "perplexity_v2" : "perplexity", clock.Elapsed.TotalSeconds, p.ChunkCount, sequences));
+                }
+                output.Write(RunningEntry(p, common));
+                output.Flush();
+            }));
             output.WriteLine();
         }
         if (result.Stride > 0)
@@ -193,6 +206,15 @@ internal static class PerplexityCommand
         return common.Stride > 0
             ? Invariant($"{p.Offset,8}  {p.Ppl:F4}\n")
             : Invariant($"{p.Offset,8}  {p.Ppl:F4}  {p.MeanNll,4:F6}  {p.NllDeviation,4:F6}\n");
+    }
+
+    /// <summary>llama-perplexity's <c>%s: %.2f seconds per pass - ETA [%d hours ]%.2f minutes</c> (whole seconds, as it counts them).</summary>
+    internal static string EtaLine(string function, double secondsPerPass, int chunks, int sequences)
+    {
+        float t = (float)secondsPerPass;
+        int total = (int)(t * chunks / sequences);
+        string hours = total >= 3600 ? Invariant($"{total / 3600} hours ") : "";
+        return Invariant($"{function}: {t:F2} seconds per pass - ETA {hours}{total % 3600 / 60.0:F2} minutes");
     }
 
     /// <summary>llama-perplexity's per-chunk KL line.</summary>

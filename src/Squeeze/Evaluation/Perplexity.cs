@@ -86,6 +86,12 @@ public static class Perplexity
         return bytes.Length > 0 && bytes[^1] == (byte)'\n' ? bytes[..^1] : bytes;
     }
 
+    /// <summary>
+    /// How llama-perplexity lays out chunks for n_ctx and n_batch: n_seq = max(1, n_batch/n_ctx) chunks decoded together,
+    /// and the effective n_batch (at most n_seq·n_ctx).
+    /// </summary>
+    public static (int Sequences, int BatchSize) ChunkLayout(int contextSize, int batchSize) => ChunkEvaluator.Layout(contextSize, batchSize);
+
     /// <summary>The BOS token to place at each chunk's start, or -1 (checks llama-perplexity's "no EOS added" rule).</summary>
     internal static int ChunkBos(Tokenizer tokenizer)
     {

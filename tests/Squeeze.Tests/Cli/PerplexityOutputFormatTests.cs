@@ -92,4 +92,10 @@ public sealed class PerplexityOutputFormatTests
         var p = new PerplexityProgress(3, 10, 12.3456789) { Offset = stride > 0 ? 128 : 1024, MeanNll = 2.5133057, NllDeviation = 0.0123456 };
         Assert.Equal(expected, PerplexityCommand.RunningEntry(p, common));
     }
+
+    [Theory]
+    [InlineData(2.345, 100, 4, "perplexity: 2.35 seconds per pass - ETA 0.97 minutes")]
+    [InlineData(30.0, 1000, 1, "perplexity: 30.00 seconds per pass - ETA 8 hours 20.00 minutes")]
+    public void The_ETA_line_is_llama_perplexitys(double seconds, int chunks, int sequences, string expected) =>
+        Assert.Equal(expected, PerplexityCommand.EtaLine("perplexity", seconds, chunks, sequences));
 }
