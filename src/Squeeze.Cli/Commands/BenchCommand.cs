@@ -8,7 +8,7 @@ using Squeeze.Tokenizers;
 namespace Squeeze.Cli.Commands;
 
 /// <summary>
-/// <c>squeeze bench -m MODEL [-m MODEL2 ...] [-p 512] [-n 128] [-pg P,G] [-d 0] [-r 5] [-t N] [-b 2048] [-o md|csv|json|jsonl] [--json FILE]</c>:
+/// <c>squeeze bench -m MODEL [-m MODEL2 ...] [-p 512] [-n 128] [-pg P,G] [-d 0] [-r 5] [--no-warmup] [-t N] [-b 2048] [-o md|csv|json|jsonl] [--json FILE]</c>:
 /// llama-bench's prompt (ppN), generation (tgN) and combined (ppP+tgG) tests and its table.
 /// </summary>
 internal static class BenchCommand
@@ -25,9 +25,10 @@ internal static class BenchCommand
         var batch = new Option<int>("--batch-size", "-b") { Description = "Prompt tokens per decode call.", DefaultValueFactory = _ => 2048 };
         var output = new Option<string>("--output", "-o") { Description = "Output format: md, csv, json or jsonl.", DefaultValueFactory = _ => "md" };
         var json = new Option<FileInfo?>("--json") { Description = "Also save the results as JSON (for squeeze report)." };
-        var command = new Command("bench", "Prompt and generation speed as llama-bench measures it.") { models, prompt, gen, pg, depth, reps, threads, batch, output, json };
+        var noWarmup = new Option<bool>("--no-warmup") { Description = "Skip the untimed warm-up runs before each test." };
+        var command = new Command("bench", "Prompt and generation speed as llama-bench measures it.") { models, prompt, gen, pg, depth, reps, threads, batch, output, json, noWarmup };
         command.SetAction(p => CommandRunner.Run(() => Run(p.GetRequiredValue(models), p.GetValue(prompt)!, p.GetValue(gen)!, p.GetValue(pg) ?? [],
-            p.GetValue(depth)!, p.GetValue(reps), p.GetValue(threads)!, p.GetValue(batch), p.GetValue(output)!, p.GetValue(json))));
+            p.GetValue(depth)!, p.GetValue(reps), p.GetValue(threads)!, p.GetValue(batch), p.GetValue(output)!, p.GetValue(json), !p.GetValue(noWarmup))));
         return command;
     }
 
@@ -84,7 +85,7 @@ internal static class BenchCommand
         return tests;
     }
 
-    private static int Run(string[] modelPaths, string prompt, string gen, string[] pg, string depth, int reps, string threadList, int batch, string format, FileInfo? json)
+    private static int Run(string[] modelPaths, string prompt, string gen, string[] pg, string depth, int reps, string threadList, int batch, string format, FileInfo? json, bool warmup)
     {
         if (format is not ("md" or "csv" or "json" or "jsonl")) throw new InvalidInputException($"-o: '{format}' is not md, csv, json or jsonl");
         if (reps < 1) throw new InvalidInputException($"-r must be at least 1, not {reps}");
@@ -96,7 +97,7 @@ internal static class BenchCommand
             if (!File.Exists(path)) throw new FileNotFoundException($"file not found: {path}", path);
 
         var rows = new List<BenchRow>();
-        var options = new BenchOptions { Repetitions = reps, BatchSize = batch };
+        var options = new BenchOptions { Repetitions = reps, BatchSize = batch, Warmup = warmup };
         bool headerWritten = false;
         foreach (var path in modelPaths)
         {

@@ -41,7 +41,7 @@ public sealed class BenchReportCommandTests : IDisposable
         Assert.Equal("| model                          |       size |     params | backend    | threads | n_batch |            test |                  t/s |", lines[0]);
         Assert.Matches(@"\| +1 \| +4 \| +pp8 \|", lines[2]);
 
-        (code, stdout, stderr) = CliHarness.Run("bench", "-m", TestData.StoriesModel, "-p", "8", "-n", "2", "-r", "1", "-t", "1", "-o", "jsonl");
+        (code, stdout, stderr) = CliHarness.Run("bench", "-m", TestData.StoriesModel, "-p", "8", "-n", "2", "-r", "1", "-t", "1", "-o", "jsonl", "--no-warmup");
         Assert.True(code == 0, stderr);
         var objects = stdout.TrimEnd().Split('\n').Select(l => System.Text.Json.Nodes.JsonNode.Parse(l)!).ToList();
         Assert.Equal([8, 0], objects.Select(o => (int)o["n_prompt"]!));
