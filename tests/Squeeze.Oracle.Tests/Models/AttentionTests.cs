@@ -9,6 +9,7 @@ namespace Squeeze.Oracle.Tests.Models;
 /// fp16 cache, queries and mask: bitwise equal outputs on each of ggml's three paths (per cell, tiled, split across
 /// threads), at every SIMD level.
 /// </summary>
+[Collection(Squeeze.Oracle.Tests.Quants.SimdCollection.Name)]
 public sealed class AttentionTests(ITestOutputHelper output)
 {
     public static TheoryData<int, int, int, int, int> Cases() => new()

@@ -12,6 +12,7 @@ namespace Squeeze.Oracle.Tests.Models;
 /// (F32/F16/BF16 rows of a multiple of 16 and a multiple of 4 rows; Q8_0, Q4_0, Q5_0 and IQ4_NL always) and vec_dot for
 /// the rest. Every output must be bitwise llama.cpp's, at every SIMD level.
 /// </summary>
+[Collection(Squeeze.Oracle.Tests.Quants.SimdCollection.Name)]
 public sealed class MatMulTests(ITestOutputHelper output)
 {
     public static TheoryData<string, int, int, int> Cases()

@@ -8,6 +8,7 @@ namespace Squeeze.Oracle.Tests.Models;
 /// with and without a tail past the last 16 elements, with values that reach ggml's e^x overflow and underflow
 /// branches, at every SIMD level.
 /// </summary>
+[Collection(Squeeze.Oracle.Tests.Quants.SimdCollection.Name)]
 public sealed class SwiGluTests
 {
     [Theory]
