@@ -155,6 +155,8 @@ internal static class DecodedTiles<TBlock> where TBlock : struct, IDecodedBlock
 {
     private const int QK_K = 256, Q8KBytes = 292;
 
+    // The decode buffer (16 KiB) is written before it is read; zeroing it would cost a pass over it per call.
+    [SkipLocalsInit]
     public static void Run(IQuantKernel kernel, ReadOnlySpan<byte> x, int xStride, int rows, ReadOnlySpan<byte> y, int yStride, int cols, int n, Span<float> s, int sStride)
     {
         GemmTiles.Check(kernel, x, xStride, rows, y, yStride, cols, n, s, sStride);
@@ -168,7 +170,7 @@ internal static class DecodedTiles<TBlock> where TBlock : struct, IDecodedBlock
         ref byte px = ref MemoryMarshal.GetReference(x);
         ref byte py = ref MemoryMarshal.GetReference(y);
         ref float ps = ref MemoryMarshal.GetReference(s);
-        DecodedTiles.Buffer buffer = default;
+        Unsafe.SkipInit(out DecodedTiles.Buffer buffer);
         ref Vector256<byte> w = ref Unsafe.As<DecodedTiles.Buffer, Vector256<byte>>(ref buffer);
         Span<float> dx = stackalloc float[DecodedTiles.GroupBlocks];
         Span<Vector256<float>> acc = stackalloc Vector256<float>[Math.Min(cols, DecodedTiles.ColumnChunk)];
