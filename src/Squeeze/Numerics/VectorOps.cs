@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -22,90 +23,85 @@ public static class VectorOps
     }
 
     /// <summary>
-    /// SwiGLU in place: <c>gate = silu(gate) * up</c>, silu(x) = x / (1 + e^-x), as ggml-cpu's <c>ggml_vec_swiglu_f32</c>
-    /// computes it on this CPU: e^-x by ggml's polynomial <c>ggml_v_expf</c> (the AVX-512 version where the CPU has
-    /// AVX-512 F and DQ, the AVX2 one with AVX2 and FMA), 16 or 8 values at a time, and the C library's <c>expf</c> for the
-    /// rest. The polynomial differs from <c>expf</c> in the last bit for about a quarter of inputs, and such a bit can
-    /// move a Q8_K activation scale.
+    /// SwiGLU in place: <c>gate = silu(gate) * up</c>, silu(x) = x / (1 + e^-x), as ggml-cpu's AVX-512 build computes it
+    /// (<c>ggml_vec_swiglu_f32</c>): sixteen elements at a time with ggml's polynomial e^x (<see cref="ExpGgml(Vector512{float})"/>), the
+    /// tail of the row with the C library's <c>expf</c>. Every SIMD level gives the same bits.
     /// </summary>
-    public static void SwiGlu(Span<float> gate, ReadOnlySpan<float> up)
+    public static unsafe void SwiGlu(Span<float> gate, ReadOnlySpan<float> up)
     {
         if (up.Length < gate.Length) throw new ArgumentException("up is shorter than gate", nameof(up));
-        int i = 0;
-        if (Avx512F.IsSupported && Avx512DQ.IsSupported)
-            for (; i + 16 <= gate.Length; i += 16)
-            {
-                var x = Vector512.Create<float>(gate.Slice(i, 16));
-                (x / (Vector512<float>.One + ExpAvx512(-x)) * Vector512.Create<float>(up.Slice(i, 16))).CopyTo(gate.Slice(i, 16));
-            }
-        else if (Avx2.IsSupported && Fma.IsSupported)
-            for (; i + 8 <= gate.Length; i += 8)
-            {
-                var x = Vector256.Create<float>(gate.Slice(i, 8));
-                (x / (Vector256<float>.One + ExpAvx2(-x)) * Vector256.Create<float>(up.Slice(i, 8))).CopyTo(gate.Slice(i, 8));
-            }
-        for (; i < gate.Length; i++)
+        int i = 0, n = gate.Length;
+        if (Simd.Level >= SimdLevel.Avx512 && Avx512F.IsSupported)
         {
-            float g = gate[i];
-            gate[i] = g / (1f + MathF.Exp(-g)) * up[i];
+            fixed (float* g = gate)
+            fixed (float* u = up)
+                for (; i + 15 < n; i += 16)
+                {
+                    var x = Vector512.Load(g + i);
+                    var silu = Avx512F.Divide(x, Avx512F.Add(Vector512.Create(1f), ExpGgml(Avx512F.Subtract(Vector512<float>.Zero, x))));
+                    Avx512F.Multiply(silu, Vector512.Load(u + i)).Store(g + i);
+                }
+        }
+        else
+        {
+            for (; i + 15 < n; i += 16)
+                for (int j = i; j < i + 16; j++)
+                {
+                    float x = gate[j];
+                    gate[j] = x / (1f + ExpGgml(0f - x)) * up[j];
+                }
+        }
+        for (; i < n; i++)
+        {
+            float x = gate[i];
+            gate[i] = x / (1f + MathF.Exp(-x)) * up[i];
         }
     }
 
-    // ggml_v_expf's constants (hex floats in ggml-cpu/vec.h).
-    private static readonly float C3C072010 = BitConverter.UInt32BitsToSingle(0x3C072010); // 0x1.0e4020p-7
-    private static readonly float C3E2AAF33 = BitConverter.UInt32BitsToSingle(0x3E2AAF33); // 0x1.555e66p-3
-    private static readonly float C3D2B9F17 = BitConverter.UInt32BitsToSingle(0x3D2B9F17); // 0x1.573e2ep-5
-    private static readonly float C3F317200 = BitConverter.UInt32BitsToSingle(0x3F317200); // 0x1.62e4p-1
-    private static readonly float C3FB8AA3B = BitConverter.UInt32BitsToSingle(0x3FB8AA3B); // 0x1.715476p+0
-    private static readonly float C35BFBE8E = BitConverter.UInt32BitsToSingle(0x35BFBE8E); // 0x1.7f7d1cp-20
-    private static readonly float C4B400000 = BitConverter.UInt32BitsToSingle(0x4B400000); // 0x1.8p23
-    private static readonly float C3EFFFEDB = BitConverter.UInt32BitsToSingle(0x3EFFFEDB); // 0x1.fffdb6p-2
-    private static readonly float C3F7FFFF6 = BitConverter.UInt32BitsToSingle(0x3F7FFFF6); // 0x1.ffffecp-1
+    // ggml-cpu's ggml_v_expf (vec.h, AVX-512): e^x = 2^n * (1 + b*p(b)) with n = round(x*log2 e), b = x - n*ln 2 in two
+    // steps; |n| > 192 gives 0 (n <= 0) or +inf. Constants are ggml's.
+    // (vec.h writes them as hex floats: 0x1.8p23, 0x1.715476p+0, 0x1.62e4p-1, 0x1.7f7d1cp-20, 0x1.ffffecp-1, 0x1.fffdb6p-2,
+    // 0x1.555e66p-3, 0x1.573e2ep-5, 0x1.0e4020p-7; here their bit patterns.)
+    private static readonly float ExpShift = 12582912f, Log2E = Bits(0x3FB8AA3B), Ln2Hi = Bits(0x3F317200), Ln2Lo = Bits(0x35BFBE8E);
+    private static readonly float P0 = Bits(0x3F7FFFF6), P1 = Bits(0x3EFFFEDB), P2 = Bits(0x3E2AAF33), P3 = Bits(0x3D2B9F17), P4 = Bits(0x3C072010);
 
-    // ggml's ggml_v_expf for AVX-512 (ggml-cpu/vec.h): 2^n * p(b) with n = round(x / ln 2), b = x - n ln 2 in two
-    // parts, p a degree-5 polynomial, scaled with vscalefps; |n| > 192 gives +Inf or 0.
-    internal static Vector512<float> ExpAvx512(Vector512<float> x)
+    private static float Bits(uint bits) => BitConverter.UInt32BitsToSingle(bits);
+
+    /// <summary>ggml's AVX-512 <c>ggml_v_expf</c>, sixteen lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<float> ExpGgml(Vector512<float> x)
     {
-        var r = Vector512.Create(C4B400000);
-        var z = Avx512F.FusedMultiplyAdd(x, Vector512.Create(C3FB8AA3B), r);
-        var n = z - r;
-        var b = Avx512F.FusedMultiplyAddNegated(n, Vector512.Create(C35BFBE8E),
-            Avx512F.FusedMultiplyAddNegated(n, Vector512.Create(C3F317200), x));
-        var d = Vector512.GreaterThan(Vector512.Abs(n), Vector512.Create(192f));
-        var u = b * b;
+        var r = Vector512.Create(ExpShift);
+        var z = Avx512F.FusedMultiplyAdd(x, Vector512.Create(Log2E), r);
+        var n = Avx512F.Subtract(z, r);
+        var b = Avx512F.FusedMultiplyAddNegated(n, Vector512.Create(Ln2Lo), Avx512F.FusedMultiplyAddNegated(n, Vector512.Create(Ln2Hi), x));
+        var u = Avx512F.Multiply(b, b);
         var j = Avx512F.FusedMultiplyAdd(
-            Avx512F.FusedMultiplyAdd(Avx512F.FusedMultiplyAdd(Vector512.Create(C3C072010), b, Vector512.Create(C3D2B9F17)), u,
-                Avx512F.FusedMultiplyAdd(Vector512.Create(C3E2AAF33), b, Vector512.Create(C3EFFFEDB))),
-            u, Avx512F.FusedMultiplyAdd(Vector512.Create(C3F7FFFF6), b, Vector512<float>.One));
+            Avx512F.FusedMultiplyAdd(Avx512F.FusedMultiplyAdd(Vector512.Create(P4), b, Vector512.Create(P3)), u,
+                Avx512F.FusedMultiplyAdd(Vector512.Create(P2), b, Vector512.Create(P1))),
+            u,
+            Avx512F.FusedMultiplyAdd(Vector512.Create(P0), b, Vector512.Create(1f)));
         var res = Avx512F.Scale(j, n);
-        if (d == Vector512<float>.Zero) return res;
+        var big = Vector512.GreaterThan(Vector512.Abs(n), Vector512.Create(192f));
+        if (!Vector512.GreaterThanAny(Vector512.Abs(n), Vector512.Create(192f))) return res;
         var alt = Vector512.ConditionalSelect(Vector512.LessThanOrEqual(n, Vector512<float>.Zero), Vector512<float>.Zero, Vector512.Create(float.PositiveInfinity));
-        return Vector512.ConditionalSelect(d, alt, res);
+        return Vector512.ConditionalSelect(big, alt, res);
     }
 
-    // ggml's ggml_v_expf for AVX2 + FMA (ggml-cpu/vec.h, after ARM's optimized routine): the same reduction, the
-    // scale 2^n built in the exponent bits, with the two-step scaling for 126 < |n| <= 192 and +Inf or 0 beyond.
-    internal static Vector256<float> ExpAvx2(Vector256<float> x)
+    /// <summary><see cref="ExpGgml(Vector512{float})"/> for one lane, in scalar code.</summary>
+    internal static float ExpGgml(float x)
     {
-        var r = Vector256.Create(C4B400000);
-        var z = Fma.MultiplyAdd(x, Vector256.Create(C3FB8AA3B), r);
-        var n = z - r;
-        var b = Fma.MultiplyAddNegated(n, Vector256.Create(C35BFBE8E), Fma.MultiplyAddNegated(n, Vector256.Create(C3F317200), x));
-        var e = z.AsInt32() << 23;
-        var k = (e + Vector256<float>.One.AsInt32()).AsSingle();
-        var absN = Vector256.Abs(n);
-        var c = Vector256.GreaterThan(absN, Vector256.Create(126f));
-        var u = b * b;
-        var j = Fma.MultiplyAdd(Fma.MultiplyAdd(Fma.MultiplyAdd(Vector256.Create(C3C072010), b, Vector256.Create(C3D2B9F17)), u,
-                Fma.MultiplyAdd(Vector256.Create(C3E2AAF33), b, Vector256.Create(C3EFFFEDB))),
-            u, Vector256.Create(C3F7FFFF6) * b);
-        if (c == Vector256<float>.Zero) return Fma.MultiplyAdd(j, k, k);
-        var g = Vector256.LessThanOrEqual(n, Vector256<float>.Zero).AsInt32() & Vector256.Create(unchecked((int)0x82000000u));
-        var s1 = (g + Vector256.Create(0x7f000000)).AsSingle();
-        var s2 = (e - g).AsSingle();
-        var d = Vector256.GreaterThan(absN, Vector256.Create(192f));
-        return Vector256.ConditionalSelect(d, s1 * s1,
-            Vector256.ConditionalSelect(c, Fma.MultiplyAdd(s2, j, s2) * s1, Fma.MultiplyAdd(k, j, k)));
+        float z = MathF.FusedMultiplyAdd(x, Log2E, ExpShift);
+        float n = z - ExpShift;
+        float b = MathF.FusedMultiplyAdd(-n, Ln2Lo, MathF.FusedMultiplyAdd(-n, Ln2Hi, x));
+        float u = b * b;
+        float j = MathF.FusedMultiplyAdd(
+            MathF.FusedMultiplyAdd(MathF.FusedMultiplyAdd(P4, b, P3), u, MathF.FusedMultiplyAdd(P2, b, P1)),
+            u,
+            MathF.FusedMultiplyAdd(P0, b, 1f));
+        // Ordered comparison, as _CMP_GT_OQ: a NaN n is not "big".
+        if (MathF.Abs(n) > 192f) return n <= 0f ? 0f : float.PositiveInfinity;
+        return float.IsNaN(n) ? j * n : MathF.ScaleB(j, (int)n);
     }
 
     /// <summary>Softmax in place; the normalising sum accumulates in double as ggml's does.</summary>
