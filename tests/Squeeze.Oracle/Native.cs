@@ -183,8 +183,6 @@ public static unsafe partial class Native
     [LibraryImport(OracleLibrary.GgmlBase)] public static partial nint ggml_new_graph(nint ctx);
     [LibraryImport(OracleLibrary.GgmlBase)] public static partial void ggml_build_forward_expand(nint graph, nint tensor);
 
-    [LibraryImport(OracleLibrary.GgmlBase)] public static partial nint ggml_mul_mat(nint ctx, nint a, nint b);
-
     // ggml backend buffers (for a weight in ggml-cpu's CPU_REPACK buffer)
     [LibraryImport(OracleLibrary.GgmlBase)] public static partial nint ggml_backend_buft_alloc_buffer(nint buft, nuint size);
     [LibraryImport(OracleLibrary.GgmlBase)] public static partial void* ggml_backend_buffer_get_base(nint buffer);
