@@ -8,7 +8,8 @@ namespace Squeeze.Oracle.Tests.Models;
 
 /// <summary>
 /// Squeeze's matrix product (<see cref="MatMul"/>) against ggml-cpu's <c>ggml_mul_mat</c> on one graph, with the weight in
-/// a plain CPU tensor: one token takes vec_dot, a batch takes llamafile's tinyBLAS for the types and shapes it serves
+/// a plain CPU tensor, or in the CPU_REPACK buffer where llama.cpp puts it (Q4_0 and IQ4_NL with rows a multiple of 8,
+/// see <see cref="RepackTests"/>): one token takes vec_dot, a batch takes llamafile's tinyBLAS for the types and shapes it serves
 /// (F32/F16/BF16 rows of a multiple of 16 and a multiple of 4 rows; Q8_0, Q4_0, Q5_0 and IQ4_NL always) and vec_dot for
 /// the rest. Every output must be bitwise llama.cpp's, at every SIMD level.
 /// </summary>
@@ -53,8 +54,12 @@ public sealed class MatMulTests(ITestOutputHelper output)
         var x = new float[n * cols];
         for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1) * (i % 11 == 5 ? 3f : 1f);
 
-        var expected = Oracle.MatMul(type, weights, rows, cols, x, n, threads: 2);
         var w = new Weight(new GgufTensorInfo("w.weight", type, [cols, rows], 0), TensorRole.AttnQ, 0, weights);
+        // Weights llama.cpp repacks by default (Q4_0 and IQ4_NL with rows a multiple of 8) are compared with ggml's
+        // CPU_REPACK product, the one llama.cpp runs; RepackTests covers those kernels in depth.
+        var expected = RepackedMatMul.Applies(w)
+            ? Oracle.RepackedMatMul(type, weights, rows, cols, x, n, threads: 2)
+            : Oracle.MatMul(type, weights, rows, cols, x, n, threads: 2);
         var y = Product(w, x, n);
         Report(typeName, rows, cols, n, Simd.Supported, y, expected);
 
