@@ -52,14 +52,25 @@ internal static class PlanBench
         var calibration = File.ReadAllText(Path.Combine(data, "calibration/groups_merged.txt"));
         var wikitext = File.ReadAllText(Path.Combine(data, "eval/wikitext-2-raw/wiki.test.raw"));
 
-        // 1. The imatrix (Squeeze's forward pass, legacy .dat).
+        // 1. The imatrix: Squeeze's collector (ImatrixRun, as `squeeze imatrix -c CTX --chunks N` runs it).
         var clock = Stopwatch.StartNew();
-        string imatrixPath = Path.Combine(outDir, $"{name}.imatrix.dat");
-        int ctx;
-        using (var f = GgufFile.Open(model)) ctx = Math.Min(chunk, (int)Hyperparameters.Read(f).ContextLength);
-        int collected = SimpleImatrix.Collect(model, calibration, imatrixPath, "groups_merged.txt", ctx, imatrixChunks, threads);
+        string imatrixPath = Path.Combine(outDir, $"{name}.imatrix.gguf");
+        int ctx, collected;
+        using (var m = TransformerModel.Load(model))
+        {
+            ctx = Math.Min(chunk, (int)m.Hparams.ContextLength);
+            var tokenizer = Squeeze.Tokenizers.Tokenizer.FromGguf(m.File);
+            var bytes = System.Text.Encoding.UTF8.GetBytes(calibration);
+            int length = bytes.Length > 0 && bytes[^1] == (byte)'\n' ? bytes.Length - 1 : bytes.Length;
+            var tokens = tokenizer.Encode(bytes.AsSpan(0, length), addSpecial: true);
+            var collectedData = new ImatrixData(ctx) { Dataset = "groups_merged.txt" };
+            var io = new ImatrixOptions { ContextSize = ctx, BatchSize = ctx, Chunks = imatrixChunks, ComputePerplexity = false, Threads = threads };
+            var result = ImatrixRun.Collect(m, tokens, tokenizer.AddBos ? tokenizer.Bos : null, collectedData, io);
+            collected = result.ChunksDone;
+            collectedData.Write(imatrixPath, ImatrixFormat.Gguf);
+        }
         var imatrix = ImportanceMatrix.Load(imatrixPath);
-        Console.WriteLine($"model {name}; imatrix from {collected} chunks of {ctx} tokens of groups_merged.txt in {clock.Elapsed.TotalSeconds:0.0} s (Squeeze forward pass, Σx² of matmul inputs)");
+        Console.WriteLine($"model {name}; imatrix from {collected} chunks of {ctx} tokens of groups_merged.txt in {clock.Elapsed.TotalSeconds:0.0} s (Squeeze's imatrix collector, ImatrixRun)");
 
         using var input = GgufFile.Open(model);
         var evalChunkList = KldCalibrator.Chunks(input, wikitext, ctx, evalChunks);
