@@ -13,7 +13,7 @@ namespace Squeeze.Bench;
 
 /// <summary>
 /// The planner against llama.cpp's presets at equal size: <c>squeeze-bench plan [--model M] [--presets Q2_K,...]
-/// [--imatrix-chunks N] [--calib-chunks N] [--eval-chunks N] [-t N] [--out DIR]</c>. An imatrix is collected from
+/// [--imatrix-chunks N] [--calib-chunks N] [--eval-chunks N] [--probe-all | --probe-two] [-t N] [--out DIR]</c>. An imatrix is collected from
 /// groups_merged.txt with Squeeze's forward pass; each preset is made by <c>llama_model_quantize</c> with that imatrix;
 /// the planner gets the preset's file size as its target; both files are scored by mean KL divergence against the
 /// unquantized model on wikitext (Squeeze's forward pass, 256-token chunks, second half of each chunk scored as
@@ -30,6 +30,7 @@ internal static class PlanBench
         string outDir = Path.Combine(Path.GetTempPath(), "squeeze-plan-bench");
         string? candidates = null;
         string probes = "2.6,4.5";
+        bool? probeAll = null;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -42,6 +43,8 @@ internal static class PlanBench
                 case "--chunk": chunk = Int(args[++i]); break;
                 case "--candidates": candidates = args[++i]; break;
                 case "--probes": probes = args[++i]; break;
+                case "--probe-all": probeAll = true; break;
+                case "--probe-two": probeAll = false; break;
                 case "-t": threads = Int(args[++i]); break;
                 case "--out": outDir = args[++i]; break;
                 default: throw new ArgumentException($"unknown argument {args[i]}");
@@ -84,6 +87,7 @@ internal static class PlanBench
             CalibrationChunks = KldCalibrator.Chunks(input, calibration, ctx, calibChunks),
             Candidates = candidates?.Split(',').Select(s => GgmlTypes.TryParse(s, out var t) ? t : throw new ArgumentException(s)).ToList(),
             ProbeBits = probes.Split(',').Select(s => double.Parse(s, CultureInfo.InvariantCulture)).ToList(),
+            ProbeAll = probeAll,
             CacheDirectory = Path.Combine(outDir, "cache"),
         };
         var table = ErrorMeasurement.Measure(input, options, new Progress<MeasureProgress>(_ => { }));
