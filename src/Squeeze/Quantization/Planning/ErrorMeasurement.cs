@@ -48,7 +48,7 @@ public sealed record MeasureOptions
     /// points): each prediction is then the KL divergence measured for that very (tensor, type), with no curve and no
     /// type factor between them. Costs one forward pass over the calibration chunks per candidate. Null (default):
     /// automatic, on when that work (candidates × model weights × calibration tokens) is at most
-    /// <see cref="ProbeAllWork"/> (tiny-qwen3-5M with 8 chunks of 256 tokens: 1e13, a few minutes on 2 cores).
+    /// <see cref="ProbeAllWork"/> (tiny-qwen3-5M with 8 chunks of 256 tokens: 9e12, 918 forward passes, 10 minutes on 2 loaded cores).
     /// </summary>
     public bool? ProbeAll { get; init; }
 
