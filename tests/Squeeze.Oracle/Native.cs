@@ -225,6 +225,7 @@ public static unsafe partial class Native
     [LibraryImport(OracleLibrary.Llama)] public static partial LlamaContextParams llama_context_default_params();
     [LibraryImport(OracleLibrary.Llama)] public static partial nint llama_init_from_model(nint model, LlamaContextParams p);
     [LibraryImport(OracleLibrary.Llama)] public static partial void llama_free(nint ctx);
+    [LibraryImport(OracleLibrary.Llama)] public static partial uint llama_n_ctx(nint ctx);
     [LibraryImport(OracleLibrary.Llama)] public static partial LlamaBatch llama_batch_init(int nTokens, int embd, int nSeqMax);
     [LibraryImport(OracleLibrary.Llama)] public static partial void llama_batch_free(LlamaBatch batch);
     [LibraryImport(OracleLibrary.Llama)] public static partial int llama_decode(nint ctx, LlamaBatch batch);

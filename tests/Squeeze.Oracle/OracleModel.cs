@@ -43,6 +43,9 @@ public sealed unsafe class OracleModel : IDisposable
 
     public int VocabSize { get; }
 
+    /// <summary>The context's cells as llama.cpp settled them (<c>llama_n_ctx</c>: the size asked for, rounded up to 256).</summary>
+    public int ContextCells => (int)Native.llama_n_ctx(_ctx);
+
     /// <summary>Loads <paramref name="path"/> with <c>llama_model_load_from_file</c> (CPU) and frees it again: layers,
     /// parameters and bytes as llama.cpp counts them, or null when llama.cpp refuses the file.</summary>
     public static (int Layers, ulong Parameters, ulong Bytes)? Probe(string path)
