@@ -1,19 +1,24 @@
 using System.Diagnostics;
 using System.Globalization;
+using Squeeze.Gguf;
+using Squeeze.Models;
 using Squeeze.Quants;
 
 namespace Squeeze.Bench;
 
 /// <summary>
 /// One thread's matrix-product throughput per weight type: one <c>VecDot</c> per product against the tiled
-/// <c>VecDotTile</c>, in multiply-adds per second of this thread's CPU time (steady on a loaded machine):
-/// <c>squeeze-bench gemm [--types f16,q8_0,q4_K,q6_K] [-k 1024] [-m 256] [-n 64]</c>.
+/// <c>VecDotTile</c>, and for the types llama.cpp hands to tinyBLAS (F32, F16, BF16, IQ4_NL) Squeeze's tinyBLAS-order
+/// kernel, which batches run instead (weight and activation widening included), in multiply-adds per second of this
+/// thread's CPU time (steady on a loaded machine):
+/// <c>squeeze-bench gemm [--types f16,q8_0,q4_K,q6_K] [-k 1024] [-m 256] [-n 64]</c> (default: every type with a tile;
+/// <c>SQUEEZE_SIMD=avx2</c> measures the AVX2 level on an AVX-512 machine).
 /// </summary>
 internal static class GemmSpeed
 {
     public static int Run(string[] args)
     {
-        var names = "f32,f16,bf16,q8_0,q4_0,q4_K,q5_K,q6_K";
+        var names = "f32,f16,bf16,q8_0,q4_0,q4_1,q5_0,q5_1,q2_K,q3_K,q4_K,q5_K,q6_K,iq4_nl,iq4_xs,iq3_s,iq3_xxs,iq2_xxs,iq2_xs,iq2_s,iq1_s,iq1_m";
         int k = 1024, m = 256, n = 64;
         for (int i = 0; i < args.Length; i++)
         {
@@ -27,8 +32,8 @@ internal static class GemmSpeed
             }
         }
         Console.WriteLine($"{m} weight rows x {n} activation rows x {k} columns, one thread; GMAC/s of thread CPU time");
-        Console.WriteLine("| type | vec_dot | tile | speed-up |");
-        Console.WriteLine("|---|---:|---:|---:|");
+        Console.WriteLine("| type | vec_dot | tile | speed-up | tinyBLAS order | vs tile |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|");
         foreach (var name in names.Split(','))
         {
             if (!GgmlTypes.TryParse(name, out var type)) throw new ArgumentException($"unknown type {name}");
@@ -51,7 +56,16 @@ internal static class GemmSpeed
                         s[t * m + r] = kernel.VecDot(x.AsSpan(r * xRow, xRow), y.AsSpan(t * yRow, yRow), k);
             }, (double)m * n * k);
             double tile = Measure(() => kernel.VecDotTile(x, xRow, m, y, yRow, n, k, s, m), (double)m * n * k);
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {type.Name()} | {vec:0.00} | {tile:0.00} | {tile / vec:0.00}x |"));
+            string tiny = "", ratio = "";
+            if (TinyBlas.Serves(type, m, k, n))
+            {
+                var w = new Weight(new GgufTensorInfo("w.weight", type, [k, m], 0), TensorRole.AttnQ, 0, x);
+                var tb = new TinyBlas();
+                double t = Measure(() => tb.Run(w, y, yRow, n, s, threads: 1), (double)m * n * k);
+                tiny = t.ToString("0.00", CultureInfo.InvariantCulture);
+                ratio = (t / tile).ToString("0.00", CultureInfo.InvariantCulture) + "x";
+            }
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {type.Name()} | {vec:0.00} | {tile:0.00} | {tile / vec:0.00}x | {tiny} | {ratio} |"));
         }
         return 0;
     }

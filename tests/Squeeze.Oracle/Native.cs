@@ -175,6 +175,11 @@ public static unsafe partial class Native
     [LibraryImport(OracleLibrary.GgmlBase)] public static partial void* ggml_get_data(nint tensor);
     [LibraryImport(OracleLibrary.GgmlBase)]
     public static partial nint ggml_flash_attn_ext(nint ctx, nint q, nint k, nint v, nint mask, float scale, float maxBias, float logitSoftcap);
+    [LibraryImport(OracleLibrary.GgmlBase)] public static partial nint ggml_mul_mat(nint ctx, nint a, nint b);
+    [LibraryImport(OracleLibrary.GgmlBase)] public static partial nint ggml_swiglu_split(nint ctx, nint a, nint b);
+    [LibraryImport(OracleLibrary.GgmlBase)]
+    public static partial nint ggml_rope_ext(nint ctx, nint a, nint b, nint c, int nDims, int mode, int nCtxOrig, float freqBase, float freqScale,
+        float extFactor, float attnFactor, float betaFast, float betaSlow);
     [LibraryImport(OracleLibrary.GgmlBase)] public static partial nint ggml_new_graph(nint ctx);
     [LibraryImport(OracleLibrary.GgmlBase)] public static partial void ggml_build_forward_expand(nint graph, nint tensor);
 

@@ -17,6 +17,9 @@ internal sealed unsafe class MatMul(int threads)
 
     private byte[] _activations = [];
 
+    /// <summary>Batches llama.cpp hands to llamafile's tinyBLAS, whose summation order differs from vec_dot's.</summary>
+    private readonly TinyBlas _tinyBlas = new();
+
     /// <param name="w">The weight, <c>Rows x Columns</c>.</param>
     /// <param name="x"><paramref name="n"/> rows of <c>w.Columns</c> floats.</param>
     /// <param name="n">Activation rows (tokens).</param>
@@ -35,6 +38,12 @@ internal sealed unsafe class MatMul(int threads)
             for (int t = t0; t < t1; t++)
                 activationKernel.QuantizeActivationRow(x.AsSpan(t * cols, cols), act.AsSpan(t * actRowSize, actRowSize));
         });
+
+        if (TinyBlas.Serves(w.Type, rows, cols, n))
+        {
+            _tinyBlas.Run(w, act, actRowSize, n, y, threads);
+            return;
+        }
 
         if (n == 1)
         {

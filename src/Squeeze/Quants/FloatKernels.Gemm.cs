@@ -4,8 +4,8 @@ using Squeeze.Numerics;
 
 namespace Squeeze.Quants;
 
-// Tiled dot products of the float types (see FloatTiles): AVX-512 only, rows whose length is a whole number of
-// steps; anything else is one VecDot per product, which the tiles equal bit for bit.
+// Tiled dot products of the float types (see FloatTiles; FloatTilesAvx2 at the AVX2 level): rows whose length is a
+// whole number of steps; anything else is one VecDot per product, which the tiles equal bit for bit.
 
 public sealed partial class F32Kernel
 {
@@ -13,7 +13,9 @@ public sealed partial class F32Kernel
     public unsafe void VecDotTile(ReadOnlySpan<byte> x, int xStride, int rows, ReadOnlySpan<byte> y, int yStride, int cols, int n, Span<float> s, int sStride)
     {
         GemmTiles.Check(this, x, xStride, rows, y, yStride, cols, n, s, sStride);
-        if (Simd.Level < SimdLevel.Avx512 || n % Step != 0 || n == 0 || xStride % 4 != 0 || yStride % 4 != 0)
+        if (Simd.Level == SimdLevel.Avx2 && n % Step == 0 && n != 0 && xStride % 4 == 0 && yStride % 4 == 0)
+            FloatTiles.Run(this, x, xStride, rows, y, yStride, cols, n, s, sStride, n, null, &FloatTilesAvx2.Tile2x2Step64);
+        else if (Simd.Level < SimdLevel.Avx512 || n % Step != 0 || n == 0 || xStride % 4 != 0 || yStride % 4 != 0)
             GemmTiles.VecDotEach(this, x, xStride, 0, rows, y, yStride, 0, cols, n, s, sStride);
         else
             FloatTiles.Run(this, x, xStride, rows, y, yStride, cols, n, s, sStride, n, null, &FloatTiles.Tile2x2Step64);
@@ -26,7 +28,9 @@ public sealed partial class F16Kernel
     public unsafe void VecDotTile(ReadOnlySpan<byte> x, int xStride, int rows, ReadOnlySpan<byte> y, int yStride, int cols, int n, Span<float> s, int sStride)
     {
         GemmTiles.Check(this, x, xStride, rows, y, yStride, cols, n, s, sStride);
-        if (Simd.Level < SimdLevel.Avx512 || n % Step != 0 || n == 0)
+        if (Simd.Level == SimdLevel.Avx2 && n % Step == 0 && n != 0)
+            FloatTiles.Run(this, x, xStride, rows, y, yStride, cols, n, s, sStride, n, &WidenRow256, &FloatTilesAvx2.Tile2x2Step64, &DotWidened256);
+        else if (Simd.Level < SimdLevel.Avx512 || n % Step != 0 || n == 0)
             GemmTiles.VecDotEach(this, x, xStride, 0, rows, y, yStride, 0, cols, n, s, sStride);
         else
             FloatTiles.Run(this, x, xStride, rows, y, yStride, cols, n, s, sStride, n, &WidenRow, &FloatTiles.Tile2x2Step64, &DotWidened);
@@ -61,7 +65,9 @@ public sealed partial class BF16Kernel
     public unsafe void VecDotTile(ReadOnlySpan<byte> x, int xStride, int rows, ReadOnlySpan<byte> y, int yStride, int cols, int n, Span<float> s, int sStride)
     {
         GemmTiles.Check(this, x, xStride, rows, y, yStride, cols, n, s, sStride);
-        if (Simd.Level < SimdLevel.Avx512 || n % Step != 0 || n == 0)
+        if (Simd.Level == SimdLevel.Avx2 && n % Step == 0 && n != 0)
+            FloatTiles.Run(this, x, xStride, rows, y, yStride, cols, n, s, sStride, n, &WidenRow256, &FloatTilesAvx2.Tile2x2Step32, &DotWidened256);
+        else if (Simd.Level < SimdLevel.Avx512 || n % Step != 0 || n == 0)
             GemmTiles.VecDotEach(this, x, xStride, 0, rows, y, yStride, 0, cols, n, s, sStride);
         else
             FloatTiles.Run(this, x, xStride, rows, y, yStride, cols, n, s, sStride, n, &WidenRow, &FloatTiles.Tile2x2Step32, &DotWidened);

@@ -37,9 +37,12 @@ public sealed class PerplexityCommandTests : IDisposable
         var klResult = JsonNode.Parse(File.ReadAllText(klJson))!;
         Assert.Equal("kl-divergence", (string?)klResult["squeeze_result"]);
         // The base file keeps log-probabilities as 16-bit steps of (max - min)/65535, so even the same logits give a
-        // mean KLD of order 1e-6 of either sign (Σ p_base(log p_base - log p) with p_base rounded; -1.0e-6 here): below 1e-6, not 0.
+        // mean KLD of order 1e-6 of either sign (Σ p_base(log p_base - log p) with p_base rounded). Over these 2 x 128
+        // scored tokens it is +1.157e-6 with logits that are llama.cpp's bits (so llama-perplexity gives the same), and was
+        // -1.0e-6 with session 2's logits: this CLI test bounds the rounding noise at 2e-6; the "below 1e-6" is held
+        // on a longer text by PerplexityOracleTests.A_model_against_its_own_base_file_has_no_divergence_and_the_same_top_token.
         double kld = (double)klResult["result"]!["kld"]!["value"]!;
-        Assert.True(kld < 1e-6 && kld > -1e-5, $"KLD against its own base file: {kld:E3}");
+        Assert.True(Math.Abs(kld) < 2e-6, $"KLD against its own base file: {kld:E3}");
     }
 
     [Fact]
