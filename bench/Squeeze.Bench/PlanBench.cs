@@ -13,7 +13,7 @@ namespace Squeeze.Bench;
 
 /// <summary>
 /// The planner against llama.cpp's presets at equal size: <c>squeeze-bench plan [--model M] [--presets Q2_K,...]
-/// [--imatrix-chunks N] [--calib-chunks N] [--eval-chunks N] [-t N] [--out DIR]</c>. An imatrix is collected from
+/// [--imatrix-chunks N] [--calib-chunks N] [--eval-chunks N] [--probe-all | --probe-two] [-t N] [--out DIR]</c>. An imatrix is collected from
 /// groups_merged.txt with Squeeze's forward pass; each preset is made by <c>llama_model_quantize</c> with that imatrix;
 /// the planner gets the preset's file size as its target; both files are scored by mean KL divergence against the
 /// unquantized model on wikitext (Squeeze's forward pass, 256-token chunks, second half of each chunk scored as
@@ -30,6 +30,7 @@ internal static class PlanBench
         string outDir = Path.Combine(Path.GetTempPath(), "squeeze-plan-bench");
         string? candidates = null;
         string probes = "2.6,4.5";
+        bool? probeAll = null;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -42,6 +43,8 @@ internal static class PlanBench
                 case "--chunk": chunk = Int(args[++i]); break;
                 case "--candidates": candidates = args[++i]; break;
                 case "--probes": probes = args[++i]; break;
+                case "--probe-all": probeAll = true; break;
+                case "--probe-two": probeAll = false; break;
                 case "-t": threads = Int(args[++i]); break;
                 case "--out": outDir = args[++i]; break;
                 default: throw new ArgumentException($"unknown argument {args[i]}");
@@ -52,14 +55,25 @@ internal static class PlanBench
         var calibration = File.ReadAllText(Path.Combine(data, "calibration/groups_merged.txt"));
         var wikitext = File.ReadAllText(Path.Combine(data, "eval/wikitext-2-raw/wiki.test.raw"));
 
-        // 1. The imatrix (Squeeze's forward pass, legacy .dat).
+        // 1. The imatrix: Squeeze's collector (ImatrixRun, as `squeeze imatrix -c CTX --chunks N` runs it).
         var clock = Stopwatch.StartNew();
-        string imatrixPath = Path.Combine(outDir, $"{name}.imatrix.dat");
-        int ctx;
-        using (var f = GgufFile.Open(model)) ctx = Math.Min(chunk, (int)Hyperparameters.Read(f).ContextLength);
-        int collected = SimpleImatrix.Collect(model, calibration, imatrixPath, "groups_merged.txt", ctx, imatrixChunks, threads);
+        string imatrixPath = Path.Combine(outDir, $"{name}.imatrix.gguf");
+        int ctx, collected;
+        using (var m = TransformerModel.Load(model))
+        {
+            ctx = Math.Min(chunk, (int)m.Hparams.ContextLength);
+            var tokenizer = Squeeze.Tokenizers.Tokenizer.FromGguf(m.File);
+            var bytes = System.Text.Encoding.UTF8.GetBytes(calibration);
+            int length = bytes.Length > 0 && bytes[^1] == (byte)'\n' ? bytes.Length - 1 : bytes.Length;
+            var tokens = tokenizer.Encode(bytes.AsSpan(0, length), addSpecial: true);
+            var collectedData = new ImatrixData(ctx) { Dataset = "groups_merged.txt" };
+            var io = new ImatrixOptions { ContextSize = ctx, BatchSize = ctx, Chunks = imatrixChunks, ComputePerplexity = false, Threads = threads };
+            var result = ImatrixRun.Collect(m, tokens, tokenizer.AddBos ? tokenizer.Bos : null, collectedData, io);
+            collected = result.ChunksDone;
+            collectedData.Write(imatrixPath, ImatrixFormat.Gguf);
+        }
         var imatrix = ImportanceMatrix.Load(imatrixPath);
-        Console.WriteLine($"model {name}; imatrix from {collected} chunks of {ctx} tokens of groups_merged.txt in {clock.Elapsed.TotalSeconds:0.0} s (Squeeze forward pass, Σx² of matmul inputs)");
+        Console.WriteLine($"model {name}; imatrix from {collected} chunks of {ctx} tokens of groups_merged.txt in {clock.Elapsed.TotalSeconds:0.0} s (Squeeze's imatrix collector, ImatrixRun)");
 
         using var input = GgufFile.Open(model);
         var evalChunkList = KldCalibrator.Chunks(input, wikitext, ctx, evalChunks);
@@ -73,6 +87,7 @@ internal static class PlanBench
             CalibrationChunks = KldCalibrator.Chunks(input, calibration, ctx, calibChunks),
             Candidates = candidates?.Split(',').Select(s => GgmlTypes.TryParse(s, out var t) ? t : throw new ArgumentException(s)).ToList(),
             ProbeBits = probes.Split(',').Select(s => double.Parse(s, CultureInfo.InvariantCulture)).ToList(),
+            ProbeAll = probeAll,
             CacheDirectory = Path.Combine(outDir, "cache"),
         };
         var table = ErrorMeasurement.Measure(input, options, new Progress<MeasureProgress>(_ => { }));
@@ -81,9 +96,16 @@ internal static class PlanBench
         Console.WriteLine($"error table: {table.Tensors.Count} tensors, {table.Tensors.Sum(t => t.Candidates.Count)} candidate errors, " +
             $"{table.Tensors.Sum(t => t.Probes.Count)} forward probes on {table.CalibrationTokens} tokens; " +
             (table.FromCache ? "from the cache" : $"measured in {table.MeasureTime.TotalSeconds:0.0} s"));
+        // Re-planning for a new target: the table from the cache, then the optimizer.
+        var replanClock = Stopwatch.StartNew();
+        var again = ErrorMeasurement.Measure(input, options);
+        // A third of the unquantized file: a feasible target for both benchmark models.
+        var replanned = BitAllocator.Allocate(input, again, PlanTarget.Size(input.Length / 3));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"re-planning from the cache (read the table {(again.FromCache ? "from the cache" : "MEASURED AGAIN")}, plan {replanned.BitsPerWeight:0.00} bpw): {replanClock.Elapsed.TotalSeconds:0.00} s"));
         Console.WriteLine();
-        Console.WriteLine("| preset | preset bytes | preset bpw | preset KLD | plan bytes | plan bpw | plan KLD | ratio | preset predicted / measured (calib) | plan predicted / measured (calib) | plan time |");
-        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        Console.WriteLine("| preset | preset bytes | preset bpw | preset KLD | plan bytes | plan bpw | plan KLD | ratio | preset predicted / measured (calib) | plan predicted / measured (calib) | plan time | optimal |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
 
         var presetFront = new List<(double Bpw, double Kld, string Label)>();
         var planFront = new List<(double Bpw, double Kld, string Label)>();
@@ -97,7 +119,7 @@ internal static class PlanBench
             string presetPath = Path.Combine(outDir, $"{name}-{preset}.gguf");
             if (!LlamaQuantize.Run(model, presetPath, (int)target.FileType, pure: false, threads, weights, overrides))
             {
-                Console.WriteLine($"| {preset} | llama.cpp refused | | | | | | | | | |");
+                Console.WriteLine($"| {preset} | llama.cpp refused | | | | | | | | | | |");
                 continue;
             }
             long presetBytes = new FileInfo(presetPath).Length;
@@ -137,7 +159,7 @@ internal static class PlanBench
             presetFront.Add((presetBpw, presetKld, preset));
             planFront.Add((planBpw, planKld, preset));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"| {preset} | {presetBytes:N0} | {presetBpw:0.000} | {presetKld:0.000000} | {planBytes:N0}{(planBytes > presetBytes ? " (LARGER)" : "")} | {planBpw:0.000} | {planKld:0.000000} | {ratio:0.000} | {presetPredicted:0.000000} / {presetCalib:0.000000} | {allocation.PredictedKld:0.000000} / {calibScorer.Score(planPath):0.000000} | {planTime.TotalMilliseconds:0} ms |"));
+                $"| {preset} | {presetBytes:N0} | {presetBpw:0.000} | {presetKld:0.000000} | {planBytes:N0}{(planBytes > presetBytes ? " (LARGER)" : "")} | {planBpw:0.000} | {planKld:0.000000} | {ratio:0.000} | {presetPredicted:0.000000} / {presetCalib:0.000000} | {allocation.PredictedKld:0.000000} / {calibScorer.Score(planPath):0.000000} | {planTime.TotalMilliseconds:0} ms | {(allocation.Exact ? "proven" : "greedy")} |"));
         }
         Console.WriteLine();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"worst KLD ratio plan/preset: {worst:0.000} (acceptance <= 0.85, goal 0.6)"));

@@ -175,10 +175,25 @@ public static unsafe partial class Native
     [LibraryImport(OracleLibrary.GgmlBase)] public static partial void* ggml_get_data(nint tensor);
     [LibraryImport(OracleLibrary.GgmlBase)]
     public static partial nint ggml_flash_attn_ext(nint ctx, nint q, nint k, nint v, nint mask, float scale, float maxBias, float logitSoftcap);
+    [LibraryImport(OracleLibrary.GgmlBase)] public static partial nint ggml_mul_mat(nint ctx, nint a, nint b);
+    [LibraryImport(OracleLibrary.GgmlBase)] public static partial nint ggml_swiglu_split(nint ctx, nint a, nint b);
+    [LibraryImport(OracleLibrary.GgmlBase)]
+    public static partial nint ggml_rope_ext(nint ctx, nint a, nint b, nint c, int nDims, int mode, int nCtxOrig, float freqBase, float freqScale,
+        float extFactor, float attnFactor, float betaFast, float betaSlow);
     [LibraryImport(OracleLibrary.GgmlBase)] public static partial nint ggml_new_graph(nint ctx);
     [LibraryImport(OracleLibrary.GgmlBase)] public static partial void ggml_build_forward_expand(nint graph, nint tensor);
 
+    // ggml backend buffers (for a weight in ggml-cpu's CPU_REPACK buffer)
+    [LibraryImport(OracleLibrary.GgmlBase)] public static partial nint ggml_backend_buft_alloc_buffer(nint buft, nuint size);
+    [LibraryImport(OracleLibrary.GgmlBase)] public static partial void* ggml_backend_buffer_get_base(nint buffer);
+    [LibraryImport(OracleLibrary.GgmlBase)] public static partial void ggml_backend_buffer_free(nint buffer);
+    [LibraryImport(OracleLibrary.GgmlBase)] public static partial int ggml_backend_tensor_alloc(nint buffer, nint tensor, void* addr);
+    [LibraryImport(OracleLibrary.GgmlBase)] public static partial void ggml_backend_tensor_set(nint tensor, void* data, nuint offset, nuint size);
+
     // ggml-cpu
+    /// <summary><c>ggml_backend_cpu_repack_buffer_type()</c>, a C++ symbol of ggml-cpu (declared without extern "C").</summary>
+    [LibraryImport(OracleLibrary.GgmlCpu, EntryPoint = "_Z35ggml_backend_cpu_repack_buffer_typev")]
+    public static partial nint ggml_backend_cpu_repack_buffer_type();
     [LibraryImport(OracleLibrary.GgmlCpu)] public static partial void ggml_cpu_init();
     [LibraryImport(OracleLibrary.GgmlCpu)] public static partial int ggml_graph_compute_with_ctx(nint ctx, nint graph, int nThreads);
     [LibraryImport(OracleLibrary.GgmlCpu)] public static partial GgmlTypeTraitsCpuNative* ggml_get_type_traits_cpu(int type);
@@ -225,6 +240,7 @@ public static unsafe partial class Native
     [LibraryImport(OracleLibrary.Llama)] public static partial LlamaContextParams llama_context_default_params();
     [LibraryImport(OracleLibrary.Llama)] public static partial nint llama_init_from_model(nint model, LlamaContextParams p);
     [LibraryImport(OracleLibrary.Llama)] public static partial void llama_free(nint ctx);
+    [LibraryImport(OracleLibrary.Llama)] public static partial uint llama_n_ctx(nint ctx);
     [LibraryImport(OracleLibrary.Llama)] public static partial LlamaBatch llama_batch_init(int nTokens, int embd, int nSeqMax);
     [LibraryImport(OracleLibrary.Llama)] public static partial void llama_batch_free(LlamaBatch batch);
     [LibraryImport(OracleLibrary.Llama)] public static partial int llama_decode(nint ctx, LlamaBatch batch);

@@ -180,6 +180,111 @@ public static unsafe class Oracle
     }
 
     /// <summary>
+    /// ggml-cpu's <c>ggml_rope_ext</c> on one graph, as llama.cpp rotates Q and K (no YaRN: ext_factor 0, attn_factor 1):
+    /// <paramref name="x"/> is <c>[tokens][heads][headDim]</c>, token t at position <paramref name="positions"/>[t];
+    /// <paramref name="mode"/> 0 is NORMAL (adjacent pairs), 2 NEOX (halves). Returns the rotated tensor, same layout.
+    /// </summary>
+    public static float[] Rope(ReadOnlySpan<float> x, ReadOnlySpan<int> positions, int heads, int headDim, int nDims, int mode, float freqBase, float freqScale, int threads)
+    {
+        int tokens = positions.Length;
+        if (tokens <= 0 || heads <= 0 || headDim <= 0 || nDims <= 0 || nDims > headDim || nDims % 2 != 0 || mode is not (0 or 2) || threads <= 0)
+            throw new ArgumentException("bad rope shape");
+        if (x.Length != tokens * heads * headDim) throw new ArgumentException("array size does not match the shape");
+        OracleLibrary.EnsureLoaded();
+        Native.ggml_cpu_init();
+        long bytes = 4L * x.Length * 3 + 4L * tokens + 16L * 1024 * 1024;
+        nint ctx = Native.ggml_init(new GgmlInitParams { MemSize = (nuint)bytes, MemBuffer = 0, NoAlloc = 0 });
+        if (ctx == 0) throw new InvalidOperationException("ggml_init failed");
+        try
+        {
+            const int F32 = 0, I32 = 26;
+            nint ta = Native.ggml_new_tensor_4d(ctx, F32, headDim, heads, tokens, 1);
+            nint tp = Native.ggml_new_tensor_4d(ctx, I32, tokens, 1, 1, 1);
+            x.CopyTo(new Span<float>(Native.ggml_get_data(ta), x.Length));
+            positions.CopyTo(new Span<int>(Native.ggml_get_data(tp), tokens));
+            nint result = Native.ggml_rope_ext(ctx, ta, tp, 0, nDims, mode, 0, freqBase, freqScale, 0f, 1f, 32f, 1f);
+            nint graph = Native.ggml_new_graph(ctx);
+            Native.ggml_build_forward_expand(graph, result);
+            int status = Native.ggml_graph_compute_with_ctx(ctx, graph, threads);
+            if (status != 0) throw new InvalidOperationException($"ggml_graph_compute_with_ctx returned {status}");
+            return new ReadOnlySpan<float>(Native.ggml_get_data(result), x.Length).ToArray();
+        }
+        finally
+        {
+            Native.ggml_free(ctx);
+        }
+    }
+
+    /// <summary>ggml-cpu's <c>ggml_swiglu_split</c> on one graph (llama.cpp's SwiGLU feed-forward): <c>silu(gate) * up</c> per
+    /// row of <paramref name="width"/> elements.</summary>
+    public static float[] SwiGlu(ReadOnlySpan<float> gate, ReadOnlySpan<float> up, int width, int threads)
+    {
+        if (width <= 0 || gate.Length == 0 || gate.Length % width != 0 || up.Length != gate.Length || threads <= 0)
+            throw new ArgumentException("bad swiglu shape");
+        int rows = gate.Length / width;
+        OracleLibrary.EnsureLoaded();
+        Native.ggml_cpu_init();
+        long bytes = 4L * gate.Length * 4 + 16L * 1024 * 1024;
+        nint ctx = Native.ggml_init(new GgmlInitParams { MemSize = (nuint)bytes, MemBuffer = 0, NoAlloc = 0 });
+        if (ctx == 0) throw new InvalidOperationException("ggml_init failed");
+        try
+        {
+            const int F32 = 0;
+            nint ta = Native.ggml_new_tensor_4d(ctx, F32, width, rows, 1, 1);
+            nint tb = Native.ggml_new_tensor_4d(ctx, F32, width, rows, 1, 1);
+            gate.CopyTo(new Span<float>(Native.ggml_get_data(ta), gate.Length));
+            up.CopyTo(new Span<float>(Native.ggml_get_data(tb), up.Length));
+            nint result = Native.ggml_swiglu_split(ctx, ta, tb);
+            nint graph = Native.ggml_new_graph(ctx);
+            Native.ggml_build_forward_expand(graph, result);
+            int status = Native.ggml_graph_compute_with_ctx(ctx, graph, threads);
+            if (status != 0) throw new InvalidOperationException($"ggml_graph_compute_with_ctx returned {status}");
+            return new ReadOnlySpan<float>(Native.ggml_get_data(result), gate.Length).ToArray();
+        }
+        finally
+        {
+            Native.ggml_free(ctx);
+        }
+    }
+
+    /// <summary>
+    /// ggml-cpu's <c>ggml_mul_mat</c> on one graph: <paramref name="weights"/> holds <paramref name="rows"/> rows of
+    /// <paramref name="cols"/> elements in <paramref name="type"/>, <paramref name="x"/> holds <paramref name="n"/> f32 rows of
+    /// <paramref name="cols"/>. Returns <c>[n][rows]</c>. The weight sits in a plain CPU tensor (never repacked), so the
+    /// product takes llamafile's tinyBLAS where ggml-cpu would (n &gt;= 2 and the type and shape it serves), else vec_dot.
+    /// </summary>
+    public static float[] MatMul(GgmlType type, ReadOnlySpan<byte> weights, int rows, int cols, ReadOnlySpan<float> x, int n, int threads)
+    {
+        if (rows <= 0 || cols <= 0 || n <= 0 || threads <= 0) throw new ArgumentException("bad matmul shape");
+        if (cols % GgmlTypes.Get(type).BlockSize != 0) throw new ArgumentException($"{cols} columns are not whole {type} blocks");
+        long rowSize = GgmlTypes.RowSize(type, cols);
+        if (weights.Length != rowSize * rows || x.Length != (long)n * cols) throw new ArgumentException("array sizes do not match the shape");
+        OracleLibrary.EnsureLoaded();
+        Native.ggml_cpu_init();
+        long bytes = weights.Length + 4L * x.Length * 3 + 4L * n * rows + 64L * 1024 * 1024;
+        nint ctx = Native.ggml_init(new GgmlInitParams { MemSize = (nuint)bytes, MemBuffer = 0, NoAlloc = 0 });
+        if (ctx == 0) throw new InvalidOperationException("ggml_init failed");
+        try
+        {
+            const int F32 = 0;
+            nint ta = Native.ggml_new_tensor_4d(ctx, (int)type, cols, rows, 1, 1);
+            nint tb = Native.ggml_new_tensor_4d(ctx, F32, cols, n, 1, 1);
+            weights.CopyTo(new Span<byte>(Native.ggml_get_data(ta), weights.Length));
+            x.CopyTo(new Span<float>(Native.ggml_get_data(tb), x.Length));
+            nint result = Native.ggml_mul_mat(ctx, ta, tb);
+            nint graph = Native.ggml_new_graph(ctx);
+            Native.ggml_build_forward_expand(graph, result);
+            int status = Native.ggml_graph_compute_with_ctx(ctx, graph, threads);
+            if (status != 0) throw new InvalidOperationException($"ggml_graph_compute_with_ctx returned {status}");
+            return new ReadOnlySpan<float>(Native.ggml_get_data(result), n * rows).ToArray();
+        }
+        finally
+        {
+            Native.ggml_free(ctx);
+        }
+    }
+
+    /// <summary>
     /// ggml-cpu's <c>ggml_flash_attn_ext</c> on one graph, as llama.cpp runs attention over an F16 cache: f32 queries
     /// <c>[tokens][heads][headDim]</c>, fp16 keys and values <c>[cells][kvHeads][headDim]</c>, and an fp16 mask
     /// <c>[tokens][cells]</c> (0 or -inf bits). Returns <c>[tokens][heads][headDim]</c>.
@@ -225,6 +330,48 @@ public static unsafe class Oracle
         finally
         {
             Native.ggml_free(ctx);
+        }
+    }
+
+    /// <summary>
+    /// ggml-cpu's <c>ggml_mul_mat</c> with the weight in the CPU_REPACK buffer, as llama.cpp multiplies Q4_0, Q4_K, IQ4_NL
+    /// and MXFP4 weights (and Q2_K on AVX-512) by default: <paramref name="weight"/> holds <paramref name="rows"/> rows of <paramref name="cols"/>
+    /// elements of <paramref name="type"/> (rows a multiple of 8), <paramref name="x"/> <paramref name="n"/> rows of
+    /// <paramref name="cols"/> floats. Returns <c>[n][rows]</c>.
+    /// </summary>
+    public static float[] RepackedMatMul(GgmlType type, ReadOnlySpan<byte> weight, int rows, int cols, ReadOnlySpan<float> x, int n, int threads)
+    {
+        if (rows <= 0 || rows % 8 != 0 || cols <= 0 || n <= 0 || threads <= 0) throw new ArgumentException("bad matmul shape");
+        if (weight.Length != GgmlTypes.RowSize(type, cols) * rows || x.Length != (long)n * cols) throw new ArgumentException("array sizes do not match the shape");
+        if (type is not (GgmlType.Q4_0 or GgmlType.Q4_K or GgmlType.IQ4_NL or GgmlType.MXFP4 or GgmlType.Q2_K)) throw new OracleRefusedException($"{type} is not repacked on x86");
+        OracleLibrary.EnsureLoaded();
+        nint wctx = Native.ggml_init(new GgmlInitParams { MemSize = 1024 * 1024, MemBuffer = 0, NoAlloc = 1 });
+        long bytes = 4L * x.Length + 4L * n * rows + 2L * weight.Length + 64L * 1024 * 1024;
+        nint ctx = Native.ggml_init(new GgmlInitParams { MemSize = (nuint)bytes, MemBuffer = 0, NoAlloc = 0 });
+        nint buffer = 0;
+        try
+        {
+            nint tw = Native.ggml_new_tensor_4d(wctx, (int)type, cols, rows, 1, 1);
+            buffer = Native.ggml_backend_buft_alloc_buffer(Native.ggml_backend_cpu_repack_buffer_type(), (nuint)weight.Length + 256);
+            if (buffer == 0) throw new InvalidOperationException("could not allocate a CPU_REPACK buffer");
+            byte* baseAddr = (byte*)Native.ggml_backend_buffer_get_base(buffer);
+            byte* aligned = (byte*)(((nint)baseAddr + 63) & ~(nint)63);
+            if (Native.ggml_backend_tensor_alloc(buffer, tw, aligned) != 0) throw new InvalidOperationException("ggml_backend_tensor_alloc failed");
+            fixed (byte* pw = weight) Native.ggml_backend_tensor_set(tw, pw, 0, (nuint)weight.Length);
+            nint tx = Native.ggml_new_tensor_4d(ctx, 0, cols, n, 1, 1);
+            x.CopyTo(new Span<float>(Native.ggml_get_data(tx), x.Length));
+            nint result = Native.ggml_mul_mat(ctx, tw, tx);
+            nint graph = Native.ggml_new_graph(ctx);
+            Native.ggml_build_forward_expand(graph, result);
+            int status = Native.ggml_graph_compute_with_ctx(ctx, graph, threads);
+            if (status != 0) throw new InvalidOperationException($"ggml_graph_compute_with_ctx returned {status}");
+            return new ReadOnlySpan<float>(Native.ggml_get_data(result), n * rows).ToArray();
+        }
+        finally
+        {
+            if (buffer != 0) Native.ggml_backend_buffer_free(buffer);
+            Native.ggml_free(ctx);
+            Native.ggml_free(wctx);
         }
     }
 }

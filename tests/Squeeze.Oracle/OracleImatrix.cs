@@ -47,6 +47,9 @@ public sealed unsafe class OracleImatrix : IDisposable
     /// <summary>Graph nodes to copy out by name (e.g. <c>inp_embd</c>, <c>l_out-0</c>): 2-D F32, contiguous; see <see cref="Captured"/>.</summary>
     public Func<string, bool>? Capture { get; init; }
 
+    /// <summary>Whether <see cref="Capture"/> also sees matrix products (their outputs; they are then not collected).</summary>
+    public bool CaptureProducts { get; init; }
+
     /// <summary>The last values of each captured node, as (columns, rows, data).</summary>
     public Dictionary<string, (int Columns, int Rows, float[] Data)> Captured { get; } = new(StringComparer.Ordinal);
 
@@ -86,7 +89,7 @@ public sealed unsafe class OracleImatrix : IDisposable
         int op = *(int*)(t + OpOffset);
         byte* src0 = *(byte**)(t + SrcOffset);
         byte* src1 = *(byte**)(t + SrcOffset + 8);
-        if (Capture is not null && op != _opMulMat && op != _opMulMatId)
+        if (Capture is not null && (op != _opMulMat && op != _opMulMatId || CaptureProducts))
         {
             var node = Name(t);
             var ne = (long*)(t + NeOffset);

@@ -13,12 +13,16 @@ public sealed unsafe class OracleModel : IDisposable
     /// <param name="sequences">n_seq_max: parallel sequences (each gets contextSize / sequences cells, as llama-perplexity sets it up).</param>
     /// <param name="evalCallback">The scheduler's eval callback (<c>cb_eval</c>, as llama-imatrix installs it), or 0.</param>
     /// <param name="evalUserData">Its user data.</param>
+    /// <param name="extraBuffers">llama.cpp's <c>use_extra_bufts</c> (default on): weights ggml-cpu can repack (Q4_0, Q4_K,
+    /// IQ4_NL, ... with rows a multiple of 8) go to the CPU_REPACK buffer and multiply through its interleaved kernels.
+    /// Off only to diagnose; comparisons use llama.cpp's default.</param>
     public OracleModel(string path, int contextSize, int batchSize, int threads = 2, int flashAttention = -1, int sequences = 1,
-        nint evalCallback = 0, nint evalUserData = 0)
+        nint evalCallback = 0, nint evalUserData = 0, bool extraBuffers = true)
     {
         OracleLibrary.EnsureLoaded();
         Native.llama_backend_init();
         var mp = Native.llama_model_default_params();
+        mp.UseExtraBufts = (byte)(extraBuffers ? 1 : 0);
         _model = Native.llama_model_load_from_file(path, mp);
         if (_model == 0) throw new InvalidOperationException($"llama.cpp could not load {path}");
         var cp = Native.llama_context_default_params();
@@ -42,6 +46,9 @@ public sealed unsafe class OracleModel : IDisposable
     }
 
     public int VocabSize { get; }
+
+    /// <summary>The context's cells as llama.cpp settled them (<c>llama_n_ctx</c>: the size asked for, rounded up to 256).</summary>
+    public int ContextCells => (int)Native.llama_n_ctx(_ctx);
 
     /// <summary>Loads <paramref name="path"/> with <c>llama_model_load_from_file</c> (CPU) and frees it again: layers,
     /// parameters and bytes as llama.cpp counts them, or null when llama.cpp refuses the file.</summary>

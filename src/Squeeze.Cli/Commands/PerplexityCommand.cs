@@ -18,9 +18,9 @@ namespace Squeeze.Cli.Commands;
 internal static class PerplexityCommand
 {
     /// <summary>The settings every mode shares.</summary>
-    internal sealed record Common(FileInfo Model, FileInfo? Text, int Context, int Batch, int Chunks, int Threads, FileInfo? Json)
+    internal sealed record Common(FileInfo Model, FileInfo? Text, int Context, int Batch, int Chunks, int Threads, FileInfo? Json, int Stride = 0, int OutputType = 0)
     {
-        public PerplexityOptions Options => new() { ContextSize = Context, BatchSize = Batch, Chunks = Chunks, Threads = Threads };
+        public PerplexityOptions Options => new() { ContextSize = Context, BatchSize = Batch, Chunks = Chunks, Threads = Threads, Stride = Stride };
     }
 
     public static Command Create()
@@ -37,13 +37,22 @@ internal static class PerplexityCommand
             Description = "Without --kl-divergence: write the base model's log-probabilities to this file (llama.cpp's format). With it: read them from this file.",
         };
         var kl = new Option<bool>("--kl-divergence") { Description = "Compare the model with the base file given by --kl-divergence-base (the file's tokens are used; -f is not needed)." };
+        var stride = new Option<int>("--ppl-stride")
+        {
+            Description = "Strided perplexity (llama-perplexity's perplexity_v2): windows of -c + stride/2 tokens (rounded up to 256) every N tokens, scoring the last N of each; needs -b below 2 x -c. 0 = chunked.",
+        };
+        var outputType = new Option<int>("--ppl-output-type")
+        {
+            Description = "0: running [i]ppl values on one line; 1: one line per chunk: token offset, PPL (and, unstrided, mean and deviation of -log p).",
+        };
         var command = new Command("perplexity", "Perplexity and KL divergence as llama-perplexity measures them.")
         {
-            model, file, context, batch, chunks, threads, json, klBase, kl,
+            model, file, context, batch, chunks, threads, json, klBase, kl, stride, outputType,
         };
         var tasks = TaskOptions.AddTo(command);
         command.SetAction(p => CommandRunner.Run(() => Run(
-            new Common(p.GetRequiredValue(model), p.GetValue(file), p.GetValue(context), p.GetValue(batch), p.GetValue(chunks), p.GetValue(threads), p.GetValue(json)),
+            new Common(p.GetRequiredValue(model), p.GetValue(file), p.GetValue(context), p.GetValue(batch), p.GetValue(chunks), p.GetValue(threads), p.GetValue(json),
+                p.GetValue(stride), p.GetValue(outputType)),
             p.GetValue(klBase), p.GetValue(kl), tasks, p)));
         return command;
     }
@@ -54,13 +63,22 @@ internal static class PerplexityCommand
         if (common.Batch < 1) throw new InvalidInputException($"--batch-size must be at least 1, not {common.Batch}");
         if (common.Context < 3) throw new InvalidInputException($"--ctx-size must be at least 3, not {common.Context}");
         if (common.Chunks == 0 || common.Chunks < -1) throw new InvalidInputException($"--chunks must be -1 (all) or at least 1, not {common.Chunks}");
+        if (common.Stride < 0) throw new InvalidInputException($"--ppl-stride must be 0 (off) or positive, not {common.Stride}");
+        if (common.OutputType is not (0 or 1)) throw new InvalidInputException($"--ppl-output-type must be 0 or 1, not {common.OutputType}");
         if (!common.Model.Exists) throw new FileNotFoundException($"file not found: {common.Model.FullName}", common.Model.FullName);
         // Task modes first, as llama-perplexity orders them.
         if (tasks.TryRun(parse, common.Model, common.Text, common.Context, common.Threads, common.Json, out int exit)) return exit;
         if (kl)
         {
             if (klBase is null) throw new InvalidInputException("--kl-divergence needs the base file: --kl-divergence-base FILE");
+            if (common.Stride > 0) throw new InvalidInputException("--ppl-stride applies to perplexity, not to --kl-divergence");
             return RunKlDivergence(common, klBase);
+        }
+        if (common.Stride > 0)
+        {
+            if (klBase is not null) throw new InvalidInputException("--ppl-stride cannot write a KL-divergence base file (llama-perplexity's strided run writes none)");
+            // Fail on a bad layout before the model is loaded.
+            Perplexity.StridedLayout(common.Context, common.Batch, common.Stride);
         }
         return RunPerplexity(common, klBase);
     }
@@ -81,8 +99,14 @@ internal static class PerplexityCommand
             AtomicFile(baseOut.FullName, stream => r = Perplexity.Run(model, tokenizer, tokens, common.Options, stream, progress));
             return r;
         };
-        Console.Out.WriteLine($"perplexity: {tokens.Length} tokens; n_ctx={common.Context}, n_batch={common.Batch}, threads={common.Threads}" +
-            (baseOut is null ? "" : $"; saving all logits to {baseOut.Name}"));
+        if (common.Stride > 0)
+        {
+            var (window, nBatch) = Perplexity.StridedLayout(common.Context, common.Batch, common.Stride);
+            Console.Out.WriteLine($"perplexity: {tokens.Length} tokens; strided: windows of {window} tokens (n_ctx {common.Context} + stride/2, rounded up to 256) every {common.Stride}, n_batch={nBatch}, threads={common.Threads}");
+        }
+        else
+            Console.Out.WriteLine($"perplexity: {tokens.Length} tokens; n_ctx={common.Context}, n_batch={common.Batch}, threads={common.Threads}" +
+                (baseOut is null ? "" : $"; saving all logits to {baseOut.Name}"));
         if (CommandRunner.Interactive)
         {
             AnsiConsole.Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
@@ -91,21 +115,41 @@ internal static class PerplexityCommand
                     var task = ctx.AddTask("perplexity", maxValue: 1);
                     result = evaluate(new Reporter<PerplexityProgress>(p =>
                     {
-                        running.Append(Invariant($"[{p.Chunk}]{p.Ppl:F4},"));
+                        running.Append(RunningEntry(p, common));
                         task.Description = Invariant($"chunk {p.Chunk}/{p.ChunkCount}  PPL {p.Ppl:F4}");
                         task.Value = (double)p.Chunk / p.ChunkCount;
                     }));
                 });
-            Console.Out.WriteLine(running.ToString());
+            Console.Out.Write(running.ToString());
+            Console.Out.WriteLine();
         }
         else
         {
             var output = Console.Out;
-            result = evaluate(new Reporter<PerplexityProgress>(p => { output.Write(Invariant($"[{p.Chunk}]{p.Ppl:F4},")); output.Flush(); }));
+            // llama-perplexity's time per pass and ETA after the first pass (one batch of n_seq chunks, or one window), on stderr.
+            int sequences = common.Stride > 0 ? 1 : Perplexity.ChunkLayout(common.Context, common.Batch).Sequences;
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            bool first = true;
+            result = evaluate(new Reporter<PerplexityProgress>(p =>
+            {
+                if (first)
+                {
+                    first = false;
+                    Console.Error.WriteLine(EtaLine(common.Stride > 0 ? "perplexity_v2" : "perplexity", clock.Elapsed.TotalSeconds, p.ChunkCount, sequences));
+                }
+                output.Write(RunningEntry(p, common));
+                output.Flush();
+            }));
             output.WriteLine();
         }
-        Console.Out.WriteLine(Invariant($"Final estimate: PPL = {result.Ppl:F4} +/- {result.Uncertainty:F5}"));
-        Console.Out.WriteLine(Invariant($"{result.ChunkCount} chunks of {result.ContextSize} ({result.ScoredTokens} tokens scored), n_seq={result.Sequences}, {result.Seconds:F2} s"));
+        if (result.Stride > 0)
+            // llama-perplexity's strided run prints no final line; this one is Squeeze's.
+            Console.Out.WriteLine(Invariant($"Strided estimate: PPL = {result.Ppl:F4} +/- {result.Uncertainty:F5} ({result.ChunkCount} windows of {result.ContextSize}, stride {result.Stride}, {result.ScoredTokens} tokens scored, {result.Seconds:F2} s)"));
+        else
+        {
+            Console.Out.WriteLine(Invariant($"Final estimate: PPL = {result.Ppl:F4} +/- {result.Uncertainty:F5}"));
+            Console.Out.WriteLine(Invariant($"{result.ChunkCount} chunks of {result.ContextSize} ({result.ScoredTokens} tokens scored), n_seq={result.Sequences}, {result.Seconds:F2} s"));
+        }
         if (common.Json is not null)
             ResultFile.Write(common.Json.FullName, ResultFile.Kinds.Perplexity, ModelInfo.Of(model.File, common.Model.ToString()), common.Text.Name, result);
         return CommandRunner.Ok;
@@ -150,6 +194,27 @@ internal static class PerplexityCommand
         if (common.Json is not null)
             ResultFile.Write(common.Json.FullName, ResultFile.Kinds.KlDivergence, ModelInfo.Of(model.File, common.Model.ToString()), basePath.Name, result);
         return CommandRunner.Ok;
+    }
+
+    /// <summary>
+    /// One chunk's running output as llama-perplexity prints it: <c>[i]ppl,</c> (output type 0); with output type 1 one
+    /// line per chunk, <c>%8d  %.4lf  %4lf  %4lf</c> (offset, PPL, mean and deviation of −log p), strided <c>%8d  %.4lf</c>.
+    /// </summary>
+    internal static string RunningEntry(PerplexityProgress p, Common common)
+    {
+        if (common.OutputType == 0) return Invariant($"[{p.Chunk}]{p.Ppl:F4},");
+        return common.Stride > 0
+            ? Invariant($"{p.Offset,8}  {p.Ppl:F4}\n")
+            : Invariant($"{p.Offset,8}  {p.Ppl:F4}  {p.MeanNll,4:F6}  {p.NllDeviation,4:F6}\n");
+    }
+
+    /// <summary>llama-perplexity's <c>%s: %.2f seconds per pass - ETA [%d hours ]%.2f minutes</c> (whole seconds, as it counts them).</summary>
+    internal static string EtaLine(string function, double secondsPerPass, int chunks, int sequences)
+    {
+        float t = (float)secondsPerPass;
+        int total = (int)(t * chunks / sequences);
+        string hours = total >= 3600 ? Invariant($"{total / 3600} hours ") : "";
+        return Invariant($"{function}: {t:F2} seconds per pass - ETA {hours}{total % 3600 / 60.0:F2} minutes");
     }
 
     /// <summary>llama-perplexity's per-chunk KL line.</summary>

@@ -32,20 +32,31 @@ internal static class PlanCommand
         var ctx = new Option<int>("--ctx") { Description = "Tokens per calibration chunk (default: the model's context, at most 512)." };
         var cacheDir = new Option<DirectoryInfo?>("--cache-dir") { Description = "Folder of the error cache (default: ~/.cache/squeeze/plan)." };
         var noCache = new Option<bool>("--no-cache") { Description = "Measure again; do not read or write the cache." };
+        var probes = new Option<string>("--probes")
+        {
+            Description = "Forward-pass probes: all (every candidate of every tensor), points (two per tensor and a curve), or auto (all when the work is small).",
+            DefaultValueFactory = _ => "auto",
+        };
         var threads = new Option<int>("--threads", "-t") { Description = "Worker threads.", DefaultValueFactory = _ => Squeeze.Numerics.Workers.DefaultThreads };
         var command = new Command("plan", "Choose each tensor's type for a size budget from measured errors (writes a --tensor-type-file).")
         {
-            model, imatrix, bpw, size, text, candidates, pins, output, heatmap, quantize, chunks, ctx, cacheDir, noCache, threads,
+            model, imatrix, bpw, size, text, candidates, pins, output, heatmap, quantize, chunks, ctx, cacheDir, noCache, threads, probes,
         };
         command.SetAction(p => CommandRunner.Run(() => Run(new Args(
             p.GetRequiredValue(model), p.GetRequiredValue(imatrix), p.GetValue(bpw), p.GetValue(size), p.GetValue(text), p.GetValue(candidates),
             p.GetValue(pins) ?? [], p.GetValue(output), p.GetValue(heatmap), p.GetValue(quantize), p.GetValue(chunks), p.GetValue(ctx),
-            p.GetValue(cacheDir), p.GetValue(noCache), p.GetValue(threads)))));
+            p.GetValue(cacheDir), p.GetValue(noCache), p.GetValue(threads), p.GetValue(probes) switch
+            {
+                "all" => true,
+                "points" => false,
+                "auto" => null,
+                var v => throw new InvalidInputException($"--probes must be auto, all or points, not '{v}'"),
+            }))));
         return command;
     }
 
     internal sealed record Args(FileInfo Model, FileInfo Imatrix, double? Bpw, string? Size, FileInfo? Text, string? Candidates, string[] Pins,
-        FileInfo? Output, FileInfo? Heatmap, FileInfo? Quantize, int Chunks, int Ctx, DirectoryInfo? CacheDir, bool NoCache, int Threads);
+        FileInfo? Output, FileInfo? Heatmap, FileInfo? Quantize, int Chunks, int Ctx, DirectoryInfo? CacheDir, bool NoCache, int Threads, bool? ProbeAll = null);
 
     internal static int Run(Args a)
     {
@@ -83,7 +94,7 @@ internal static class PlanCommand
                 chunksList = KldCalibrator.Chunks(file, File.ReadAllText(a.Text.FullName), context, a.Chunks);
             }
             string? cache = a.NoCache ? null : (a.CacheDir?.FullName ?? DefaultCacheDirectory());
-            var options = new MeasureOptions { Imatrix = importance, Candidates = candidates, CalibrationChunks = chunksList, Threads = a.Threads, CacheDirectory = cache };
+            var options = new MeasureOptions { Imatrix = importance, Candidates = candidates, CalibrationChunks = chunksList, Threads = a.Threads, CacheDirectory = cache, ProbeAll = a.ProbeAll };
 
             (Allocation Allocation, ErrorTable Table) result;
             if (CommandRunner.Interactive)

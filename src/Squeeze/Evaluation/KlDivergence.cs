@@ -207,7 +207,7 @@ public sealed record KlDivergenceResult
 public static class KlDivergence
 {
     /// <summary>Runs the comparison. <see cref="PerplexityOptions.ContextSize"/> is ignored (the file's n_ctx is used);
-    /// <see cref="PerplexityOptions.Chunks"/>, when positive, limits the chunks compared.</summary>
+    /// <see cref="PerplexityOptions.Chunks"/>, when positive, limits the chunks compared; a <see cref="PerplexityOptions.Stride"/> is refused.</summary>
     public static KlDivergenceResult Run(TransformerModel model, Tokenizer tokenizer, LogitsFileReader baseFile, PerplexityOptions options,
         IProgress<KlProgress>? progress = null, CancellationToken cancellation = default)
     {
@@ -222,6 +222,7 @@ public static class KlDivergence
     {
         var header = baseFile.Header;
         if (options.Chunks == 0) throw new InvalidInputException("--chunks must not be 0");
+        if (options.Stride != 0) throw new InvalidInputException("--ppl-stride applies to perplexity, not to --kl-divergence");
         int chunks = options.Chunks < 0 ? header.ChunkCount : Math.Min(options.Chunks, header.ChunkCount);
         int bos = Perplexity.ChunkBos(tokenizer);
         int nCtx = header.ContextSize, nVocab = header.VocabSize, scored = header.RecordsPerChunk, nv = header.RecordLength;

@@ -38,13 +38,21 @@ public sealed class ModelCardRow
 /// </summary>
 public sealed class ModelCardReport
 {
-    private ModelCardReport(IReadOnlyList<ModelCardRow> rows, ModelCardRow? reference, IReadOnlyList<string> tasks, IReadOnlyList<string> speeds)
+    private ModelCardReport(IReadOnlyList<ModelCardRow> rows, ModelCardRow? reference, IReadOnlyList<string> tasks, IReadOnlyList<string> speeds,
+        IReadOnlyList<string> notes)
     {
         Rows = rows;
         Reference = reference;
         TaskNames = tasks;
         SpeedTests = speeds;
+        Notes = notes;
     }
+
+    /// <summary>
+    /// Warnings about the results combined: strided perplexity runs left out of the PPL column, and PPL or KL-divergence
+    /// results measured on different texts, contexts or base files (their numbers are then not comparable across rows).
+    /// </summary>
+    public IReadOnlyList<string> Notes { get; }
 
     public IReadOnlyList<ModelCardRow> Rows { get; }
 
@@ -69,6 +77,10 @@ public sealed class ModelCardReport
     public static ModelCardReport Build(IEnumerable<ResultFile.Loaded> results, string? reference = null)
     {
         var rows = new Dictionary<string, ModelCardRow>(StringComparer.Ordinal);
+        var notes = new List<string>();
+        var pplSettings = new SortedSet<string>(StringComparer.Ordinal);
+        var klBases = new SortedSet<string>(StringComparer.Ordinal);
+        var strided = new SortedSet<string>(StringComparer.Ordinal);
         ModelCardRow RowFor(ModelInfo model)
         {
             if (!rows.TryGetValue(model.File, out var row)) rows[model.File] = row = new ModelCardRow { Model = model };
@@ -89,14 +101,23 @@ public sealed class ModelCardReport
                 continue;
             }
             if (r.Model is null) throw new InvalidInputException($"{r.Path}: the {r.Kind} result names no model");
+            // A strided PPL (--ppl-stride) scores other tokens with other contexts than the chunked PPL of the card.
+            if (r.Kind == ResultFile.Kinds.Perplexity && o["stride"] is not null && Number(o, r, "stride") > 0)
+            {
+                strided.Add(r.Model.File);
+                RowFor(r.Model);
+                continue;
+            }
             var row = RowFor(r.Model);
             switch (r.Kind)
             {
                 case ResultFile.Kinds.Perplexity:
                     row.Ppl = Number(o, r, "ppl");
                     row.PplUncertainty = Number(o, r, "uncertainty");
+                    pplSettings.Add(string.Create(CultureInfo.InvariantCulture, $"{r.Dataset ?? "?"} with n_ctx {(o["context_size"] is null ? "?" : Number(o, r, "context_size").ToString(CultureInfo.InvariantCulture))}"));
                     break;
                 case ResultFile.Kinds.KlDivergence:
+                    klBases.Add(r.Dataset ?? "?");
                     row.Kld = Number(o["kld"], r, "value");
                     row.KldUncertainty = Number(o["kld"], r, "uncertainty");
                     row.Correlation = Number(o, r, "correlation");
@@ -121,7 +142,13 @@ public sealed class ModelCardReport
         else refRow = list.FirstOrDefault();
         var tasks = list.SelectMany(x => x.Tasks.Keys).Distinct().Order(StringComparer.Ordinal).ToList();
         var speeds = list.SelectMany(x => x.Speed.Keys).Distinct().OrderBy(t => t.StartsWith("pp", StringComparison.Ordinal) && !t.Contains('+') ? 0 : t.StartsWith("tg", StringComparison.Ordinal) ? 1 : 2).ThenBy(t => t, StringComparer.Ordinal).ToList();
-        return new ModelCardReport(list, refRow, tasks, speeds);
+        if (strided.Count > 0)
+            notes.Add($"Strided perplexity results (--ppl-stride) are not shown in the PPL column: {string.Join(", ", strided)}.");
+        if (pplSettings.Count > 1)
+            notes.Add($"The PPL results come from different texts or contexts ({string.Join("; ", pplSettings)}): they are not comparable across rows.");
+        if (klBases.Count > 1)
+            notes.Add($"The KL-divergence results are against different base files ({string.Join(", ", klBases)}): they are not comparable across rows.");
+        return new ModelCardReport(list, refRow, tasks, speeds, notes);
     }
 
     private static double Number(JsonNode? node, ResultFile.Loaded r, string field)
@@ -175,6 +202,7 @@ public sealed class ModelCardReport
         foreach (var row in cells) s.Append("| ").Append(string.Join(" | ", row.Select(EscapeMarkdown))).Append(" |\n");
         if (Rows.Count(r => r.Kld is not null) > 1) s.Append("\n★ the lowest KL divergence at its size or smaller: the candidates worth keeping.\n");
         if (Reference is not null) s.Append("\nShrinkage is against ").Append(EscapeMarkdown(Reference.Model.File)).Append(". PPL ratio, KLD, RMS Δp and Same top p are against each run's KL-divergence base.\n");
+        foreach (var note in Notes) s.Append("\nNote: ").Append(EscapeMarkdown(note)).Append('\n');
         return s.ToString();
     }
 

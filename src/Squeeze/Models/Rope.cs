@@ -42,17 +42,10 @@ public sealed class Rope
             if (_style == RopeStyle.Normal) { a = i; b = i + 1; }
             else { a = i / 2; b = i / 2 + half; }
             float x0 = head[a], x1 = head[b];
-            if (_style == RopeStyle.Normal)
-            {
-                head[a] = x0 * cos - x1 * sin;
-                head[b] = x0 * sin + x1 * cos;
-            }
-            else
-            {
-                // ggml-cpu's compiled scalar NEOX loop (GCC contracts it): x0*cos and x0*sin fused, the other product rounded.
-                head[a] = MathF.FusedMultiplyAdd(x0, cos, -(x1 * sin));
-                head[b] = MathF.FusedMultiplyAdd(x0, sin, x1 * cos);
-            }
+            // ggml-cpu's compiled rotate_pairs (GCC contracts it, in its scalar and vectorized loops alike, for both
+            // layouts): x0*cos and x0*sin fused, the other product rounded first.
+            head[a] = MathF.FusedMultiplyAdd(x0, cos, -(x1 * sin));
+            head[b] = MathF.FusedMultiplyAdd(x0, sin, x1 * cos);
         }
     }
 }

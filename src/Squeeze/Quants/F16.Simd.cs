@@ -8,6 +8,10 @@ namespace Squeeze.Quants;
 
 public sealed partial class F16Kernel
 {
+    /// <summary>8 zero-extended halves to floats, exact for every half (the repacked kernels' fp16 scales).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector256<float> Widen(Vector256<uint> h) => Fp16.Widen(h.AsInt32());
+
     /// <summary>
     /// Float to half on 16 lanes by ggml's bit recipe (<c>ggml_compute_fp32_to_fp16</c>): scaling by 2^112 and
     /// 2^-110 lets the float adder round the mantissa to nearest even (subnormal halves included), overflow

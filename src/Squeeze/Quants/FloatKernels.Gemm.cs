@@ -5,9 +5,9 @@ using Squeeze.Numerics;
 
 namespace Squeeze.Quants;
 
-// Tiled dot products of the float types (see FloatTiles): AVX-512 only, rows whose length is a whole number of
-// steps; anything else is one VecDot per product, which the tiles equal bit for bit. F16 with one activation row
-// (generation) widens that row once and each weight row as it streams past, at AVX2 too.
+// Tiled dot products of the float types (see FloatTiles; FloatTilesAvx2 at the AVX2 level): rows whose length is a
+// whole number of steps; anything else is one VecDot per product, which the tiles equal bit for bit. F16 with one
+// activation row (generation) widens that row once and each weight row as it streams past.
 
 public sealed partial class F32Kernel
 {
@@ -15,7 +15,9 @@ public sealed partial class F32Kernel
     public unsafe void VecDotTile(ReadOnlySpan<byte> x, int xStride, int rows, ReadOnlySpan<byte> y, int yStride, int cols, int n, Span<float> s, int sStride)
     {
         GemmTiles.Check(this, x, xStride, rows, y, yStride, cols, n, s, sStride);
-        if (Simd.Level < SimdLevel.Avx512 || n % Step != 0 || n == 0 || xStride % 4 != 0 || yStride % 4 != 0)
+        if (Simd.Level == SimdLevel.Avx2 && n % Step == 0 && n != 0 && xStride % 4 == 0 && yStride % 4 == 0)
+            FloatTiles.Run(this, x, xStride, rows, y, yStride, cols, n, s, sStride, n, null, &FloatTilesAvx2.Tile2x2Step64);
+        else if (Simd.Level < SimdLevel.Avx512 || n % Step != 0 || n == 0 || xStride % 4 != 0 || yStride % 4 != 0)
             GemmTiles.VecDotEach(this, x, xStride, 0, rows, y, yStride, 0, cols, n, s, sStride);
         else
             FloatTiles.Run(this, x, xStride, rows, y, yStride, cols, n, s, sStride, n, null, &FloatTiles.Tile2x2Step64);
@@ -30,6 +32,8 @@ public sealed partial class F16Kernel
         GemmTiles.Check(this, x, xStride, rows, y, yStride, cols, n, s, sStride);
         if (cols == 1 && rows > 0 && Simd.Level >= SimdLevel.Avx2 && n % Step == 0 && n > 0)
             DotColumn(x, xStride, rows, y, n, s);
+        else if (Simd.Level == SimdLevel.Avx2 && n % Step == 0 && n != 0)
+            FloatTiles.Run(this, x, xStride, rows, y, yStride, cols, n, s, sStride, n, &WidenRow, &FloatTilesAvx2.Tile2x2Step64, &DotWidened256);
         else if (Simd.Level < SimdLevel.Avx512 || n % Step != 0 || n == 0)
             GemmTiles.VecDotEach(this, x, xStride, 0, rows, y, yStride, 0, cols, n, s, sStride);
         else
@@ -158,7 +162,9 @@ public sealed partial class BF16Kernel
     public unsafe void VecDotTile(ReadOnlySpan<byte> x, int xStride, int rows, ReadOnlySpan<byte> y, int yStride, int cols, int n, Span<float> s, int sStride)
     {
         GemmTiles.Check(this, x, xStride, rows, y, yStride, cols, n, s, sStride);
-        if (Simd.Level < SimdLevel.Avx512 || n % Step != 0 || n == 0)
+        if (Simd.Level == SimdLevel.Avx2 && n % Step == 0 && n != 0)
+            FloatTiles.Run(this, x, xStride, rows, y, yStride, cols, n, s, sStride, n, &WidenRow256, &FloatTilesAvx2.Tile2x2Step32, &DotWidened256);
+        else if (Simd.Level < SimdLevel.Avx512 || n % Step != 0 || n == 0)
             GemmTiles.VecDotEach(this, x, xStride, 0, rows, y, yStride, 0, cols, n, s, sStride);
         else
             FloatTiles.Run(this, x, xStride, rows, y, yStride, cols, n, s, sStride, n, &WidenRow, &FloatTiles.Tile2x2Step32, &DotWidened);

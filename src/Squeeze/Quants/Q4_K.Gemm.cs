@@ -16,8 +16,13 @@ public sealed partial class Q4_K
     /// </summary>
     public void VecDotTile(ReadOnlySpan<byte> x, int xStride, int rows, ReadOnlySpan<byte> y, int yStride, int cols, int n, Span<float> s, int sStride)
     {
+        if (!QuantSimd.UseAvx512)
+        {
+            DecodedTiles<Avx2Block>.Run(this, x, xStride, rows, y, yStride, cols, n, s, sStride);
+            return;
+        }
         GemmTiles.Check(this, x, xStride, rows, y, yStride, cols, n, s, sStride);
-        if (!QuantSimd.UseAvx512 || n % QK != 0)
+        if (n % QK != 0)
         {
             GemmTiles.VecDotEach(this, x, xStride, 0, rows, y, yStride, 0, cols, n, s, sStride);
             return;

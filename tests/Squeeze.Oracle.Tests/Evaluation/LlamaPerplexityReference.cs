@@ -50,6 +50,51 @@ internal static class LlamaPerplexityReference
         return (ppl, nll2 > 0 ? Math.Sqrt(nll2 / (count - 1)) * ppl : 0);
     }
 
+    /// <summary>
+    /// llama-perplexity's strided run (<c>perplexity_v2</c>) on llama.cpp's logits, with its set-up from <c>main()</c>:
+    /// one sequence (n_batch &lt; 2·n_ctx), a context asked for n_ctx + stride/2 whose size as llama.cpp settles it
+    /// (<c>llama_n_ctx</c>) is the window, n_batch = min(n_batch, n_ctx); each window decoded from an empty cache with every
+    /// logit, its own first token (BOS is put in after the decode), the last <paramref name="stride"/> predictions
+    /// scored through float probabilities. Returns the running PPL after each window and the window.
+    /// </summary>
+    public static (List<double> Running, int Window) Strided(string modelPath, int[] tokens, int nCtx, int nBatch, int stride, int chunks)
+    {
+        if (nBatch / nCtx > 1) throw new ArgumentException("one sequence only", nameof(nBatch));
+        int batch = Math.Min(nBatch, nCtx);
+        using var oracle = new OracleModel(modelPath, contextSize: nCtx + stride / 2, batchSize: batch);
+        int window = oracle.ContextCells, vocab = oracle.VocabSize;
+        int nChunk = Math.Min(chunks, (tokens.Length - window + stride - 1) / stride);
+        var running = new List<double>();
+        double nll = 0;
+        int count = 0;
+        for (int i = 0; i < nChunk; i++)
+        {
+            int start = i * stride;
+            oracle.ClearCache();
+            var logits = new List<float>();
+            for (int j = 0; j < (window + batch - 1) / batch; j++)
+            {
+                int size = Math.Min(window - j * batch, batch);
+                logits.AddRange(oracle.Decode(tokens.AsSpan(start + j * batch, size).ToArray(), j * batch, allLogits: true));
+            }
+            var all = logits.ToArray();
+            for (int j = window - stride - 1; j < window - 1; j++)
+            {
+                var row = all.AsSpan(j * vocab, vocab);
+                float max = row[0];
+                foreach (float v in row) max = Math.Max(max, v);
+                double sumExp = 0;
+                var probs = new float[vocab];
+                for (int k = 0; k < vocab; k++) { probs[k] = MathF.Exp(row[k] - max); sumExp += probs[k]; }
+                for (int k = 0; k < vocab; k++) probs[k] = (float)(probs[k] / sumExp);
+                nll += -MathF.Log(probs[tokens[start + j + 1]]);
+                count++;
+            }
+            running.Add(Math.Exp(nll / count));
+        }
+        return (running, window);
+    }
+
     /// <summary>The base file bytes llama-perplexity writes for these logits.</summary>
     public static byte[] BaseFile(List<float[]> chunkLogits, int[] tokens, int nCtx, int vocab)
     {

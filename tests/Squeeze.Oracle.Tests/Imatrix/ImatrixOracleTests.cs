@@ -23,12 +23,11 @@ public sealed class ImatrixOracleTests(ImatrixOracleTests.Runs runs) : IClassFix
     private const int Threads = 2;
 
     /// <summary>
-    /// How closely Σx² after the first attention can follow llama.cpp's: Squeeze's forward pass agrees with llama.cpp's to
-    /// about 1e-4 relative per attention output (Models/LogitsTests allows 1e-3 on logits), which squares and compounds
-    /// over the layers; measured worst 1.6e-3 on stories260K (5 layers). Not a property of the collector, whose sums equal
-    /// llama-imatrix's bit for bit on the same activations (the test above).
+    /// How closely Σx² through Squeeze's forward pass follows llama.cpp's, per column (issue #5). Squeeze's batched products
+    /// sum in tinyBLAS's order, its RoPE and SwiGLU round as ggml-cpu's do and its attention is ggml's flash attention, so
+    /// the sums measured equal (0 difference on both models); the bound is the issue's.
     /// </summary>
-    private const double ForwardPassAgreement = 3e-3;
+    private const double ForwardPassAgreement = 1e-5;
 
     /// <summary>One collection per model, by Squeeze and by llama.cpp, made once.</summary>
     public sealed class Runs : IDisposable
@@ -204,9 +203,7 @@ public sealed class ImatrixOracleTests(ImatrixOracleTests.Runs runs) : IClassFix
     }
 
     /// <summary>
-    /// Through Squeeze's own forward pass: the same weights and counts; Σx² within 1e-5 per column where the input comes
-    /// before any attention (layer 0's Q/K/V), and within the two forward passes' agreement elsewhere (see the report:
-    /// Squeeze's attention differs from llama.cpp's by ~1e-4 relative in its output, which the later inputs inherit).
+    /// Through Squeeze's own forward pass: the same weights and counts, and Σx² within 1e-5 per column for every weight.
     /// </summary>
     [Theory(SkipTestWithoutData = true)]
     [InlineData("stories260K")]
@@ -224,8 +221,7 @@ public sealed class ImatrixOracleTests(ImatrixOracleTests.Runs runs) : IClassFix
             double tw = 0;
             for (int j = 0; j < sums.Length; j++) tw = Math.Max(tw, Math.Abs(run.Data.Entries[name].InSum2[j] - sums[j]) / Math.Max(Math.Abs(sums[j]), 1e-30));
             TestContext.Current.TestOutputHelper?.WriteLine($"  {name}: {tw:E2}");
-            bool beforeAttention = name is "blk.0.attn_q.weight" or "blk.0.attn_k.weight" or "blk.0.attn_v.weight";
-            Assert.True(tw <= (beforeAttention ? 1e-5 : ForwardPassAgreement), $"{model}: Σx² of {name} differs from llama.cpp's by {tw:E3} (relative)");
+            Assert.True(tw <= ForwardPassAgreement, $"{model}: Σx² of {name} differs from llama.cpp's by {tw:E3} (relative)");
             var e = run.Data.Entries[name];
             Assert.Equal([count], e.Counts);
             Assert.Equal((long)run.Chunks * run.ContextSize, count);

@@ -9,6 +9,7 @@ namespace Squeeze.Oracle.Tests.Models;
 /// fp16 cache, queries and mask: bitwise equal outputs on each of ggml's three paths (per cell, tiled, split across
 /// threads), at every SIMD level.
 /// </summary>
+[Collection(Squeeze.Oracle.Tests.Quants.SimdCollection.Name)]
 public sealed class AttentionTests(ITestOutputHelper output)
 {
     public static TheoryData<int, int, int, int, int> Cases() => new()
@@ -23,6 +24,7 @@ public sealed class AttentionTests(ITestOutputHelper output)
         { 70, 10, 4, 4, 48 },     // tiled with a head size that is not a multiple of 64
         { 1, 600, 4, 2, 64 },     // one token over more than 512 padded cells: split across threads
         { 1, 300, 8, 8, 128 },    // split, the last chunk partly empty
+        { 128, 0, 8, 4, 8 },      // stories260K: a 128-token chunk, head size 8
     };
 
     [Theory]

@@ -36,6 +36,7 @@ public sealed class PlanCommandTests : IDisposable
     [InlineData("--target-bpw", "4", "--pin", "attn_v")]
     [InlineData("--target-bpw", "4", "--candidates", "q4_K,q9_K")]
     [InlineData("--target-bpw", "0.5", null, null)]
+    [InlineData("--target-bpw", "4", "--probes", "every")]
     public void Bad_arguments_get_one_line_and_exit_code_1(string o1, string v1, string? o2, string? v2)
     {
         var (model, _, imatrix) = PlannerSyntheticTests.Setup(_dir.FullName);

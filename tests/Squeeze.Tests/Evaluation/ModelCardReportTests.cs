@@ -52,6 +52,31 @@ public sealed class ModelCardReportTests : IDisposable
     }
 
     [Fact]
+    public void Strided_perplexity_stays_out_of_the_PPL_column_and_mixed_settings_are_noted()
+    {
+        var f16 = Model("F16", 2_000_000);
+        var q4 = Model("Q4_K_M", 600_000);
+        var results = new[]
+        {
+            Save("f16-ppl.json", ResultFile.ToJson(ResultFile.Kinds.Perplexity, f16, "wiki.test.raw", new PerplexityResult(512, 2048, 4, 2, 5000, 510, 12.5, 0.3, Math.Log(12.5), 1))),
+            Save("q4-ppl.json", ResultFile.ToJson(ResultFile.Kinds.Perplexity, q4, "wiki.test.raw", new PerplexityResult(256, 2048, 8, 2, 5000, 254, 13.0, 0.3, Math.Log(13), 1))),
+            Save("q4-strided.json", ResultFile.ToJson(ResultFile.Kinds.Perplexity, q4, "wiki.test.raw", new PerplexityResult(768, 512, 1, 3, 5000, 768, 9.0, 0.2, Math.Log(9), 1) { Stride = 256 })),
+            Save("q4-kl.json", ResultFile.ToJson(ResultFile.Kinds.KlDivergence, q4, "f16.kl", Kl(0.0123, 1.04))),
+            Save("f16-kl.json", ResultFile.ToJson(ResultFile.Kinds.KlDivergence, f16, "bf16.kl", Kl(0.0001, 1.0))),
+        }.SelectMany(ResultFile.Read);
+        var report = ModelCardReport.Build(results);
+        Assert.Equal(13.0, report.Rows.Single(r => r.Model.File == "m-Q4_K_M.gguf").Ppl);
+        Assert.Equal(3, report.Notes.Count);
+        Assert.Contains("m-Q4_K_M.gguf", report.Notes[0]);
+        Assert.Contains("wiki.test.raw with n_ctx 256; wiki.test.raw with n_ctx 512", report.Notes[1]);
+        Assert.Contains("bf16.kl, f16.kl", report.Notes[2]);
+        Assert.Contains("Note: Strided perplexity results", report.ToMarkdown());
+
+        var same = ModelCardReport.Build(ResultFile.Read(Path.Combine(_dir, "f16-ppl.json")));
+        Assert.Empty(same.Notes);
+    }
+
+    [Fact]
     public void A_file_that_is_not_a_result_is_rejected_in_one_line()
     {
         var e = Assert.Throws<InvalidInputException>(() => ResultFile.Read(Save("x.json", "{\"a\": 1}")));

@@ -143,6 +143,21 @@ public class ErrorModelTests
     }
 
     [Fact]
+    public void A_candidate_probed_itself_is_predicted_by_its_measurement()
+    {
+        // Q2_K and Q4_K probed; IQ4_XS probed too (as with MeasureOptions.ProbeAll): its own KLD, not the curve's value.
+        var cands = new CandidateMeasure[] { new(GgmlType.Q2_K, 100, 1.0), new(GgmlType.IQ4_XS, 200, 0.1), new(GgmlType.Q4_K, 220, 0.01), new(GgmlType.Q5_K, 260, 0.001) };
+        var p = new TensorErrorProfile("t", [256, 256], GgmlType.F32, cands,
+            [new SensitivityProbe(GgmlType.Q2_K, 1.0, 1e-2), new SensitivityProbe(GgmlType.IQ4_XS, 0.1, 5e-4), new SensitivityProbe(GgmlType.Q4_K, 0.01, 1e-4)]);
+        Assert.Equal(1e-2, p.Predict(cands[0]), 1e-15);
+        Assert.Equal(5e-4, p.Predict(cands[1]), 1e-15);
+        Assert.Equal(1e-4, p.Predict(cands[2]), 1e-15);
+        // Not probed: the curve through the probes, extrapolated from the nearest one.
+        Assert.Equal(p.Predict(0.001), p.Predict(cands[3]), 1e-15);
+        Assert.True(p.Predict(cands[3]) < 1e-4);
+    }
+
+    [Fact]
     public void Table_round_trips_and_rejects_another_key_or_damage()
     {
         var dir = Directory.CreateTempSubdirectory("squeeze-plan-cache-");
@@ -226,6 +241,7 @@ public sealed class PlannerSyntheticTests : IDisposable
         CacheDirectory = cache,
         TypeFactorTensors = 3,
         ProbeFloor = true,
+        ProbeAll = false,
     };
 
     [Fact]
@@ -271,6 +287,27 @@ public sealed class PlannerSyntheticTests : IDisposable
         var lines = a.TensorTypeFile().Split('\n', StringSplitOptions.RemoveEmptyEntries);
         Assert.Equal(a.Tensors.Count(t => t.Status != "kept"), lines.Length);
         Assert.Contains(@"^blk\.0\.attn_q\.weight$=" + a.Tensors.Single(t => t.Name == "blk.0.attn_q.weight").Type.Name(), lines);
+    }
+
+    [Fact]
+    public void Probing_every_candidate_predicts_each_by_its_own_measurement_and_is_automatic_on_small_models()
+    {
+        var (model, im, _) = Setup(_dir.FullName);
+        using var f = GgufFile.Open(model);
+        // ProbeAll left null: the synthetic model is far below MeasureOptions.ProbeAllWork, so every candidate is probed.
+        var options = Options(im, null) with { ProbeAll = null, TypeFactorTensors = 0, ProbeFloor = false, Candidates = [GgmlType.IQ3_S, GgmlType.Q3_K, GgmlType.Q4_K, GgmlType.Q6_K, GgmlType.Q8_0] };
+        var (a, table) = BitPlanner.Plan(f, PlanTarget.Bpw(6.0), options, cancellation: TestContext.Current.CancellationToken);
+        foreach (var t in table.Tensors)
+            foreach (var c in t.Candidates.Where(c => c.Error > 0))
+            {
+                var probe = Assert.Single(t.Probes, p => p.Type == c.Type);
+                Assert.Equal(probe.Kld, t.Predict(c));
+            }
+        Assert.Empty(table.TypeFactors);
+        Assert.True(a.TensorBytes <= (long)Math.Floor(6.0 * f.Tensors.Sum(t => t.ElementCount) / 8));
+        // Off: only the ProbeBits points.
+        var two = ErrorMeasurement.Measure(f, options with { ProbeAll = false }, cancellation: TestContext.Current.CancellationToken);
+        Assert.All(two.Tensors, t => Assert.InRange(t.Probes.Count, 1, 2));
     }
 
     [Fact]

@@ -43,6 +43,18 @@ public sealed record MeasureOptions
     /// </summary>
     public bool ProbeFloor { get; init; }
 
+    /// <summary>
+    /// Whether every candidate of every tensor is probed with a forward pass (not only the <see cref="ProbeBits"/>
+    /// points): each prediction is then the KL divergence measured for that very (tensor, type), with no curve and no
+    /// type factor between them. Costs one forward pass over the calibration chunks per candidate. Null (default):
+    /// automatic, on when that work (candidates × model weights × calibration tokens) is at most
+    /// <see cref="ProbeAllWork"/> (tiny-qwen3-5M with 8 chunks of 256 tokens: 9e12, 918 forward passes, 10 minutes on 2 loaded cores).
+    /// </summary>
+    public bool? ProbeAll { get; init; }
+
+    /// <summary>The most multiply-adds (candidates × weights × calibration tokens) for which <see cref="ProbeAll"/> turns itself on.</summary>
+    public const double ProbeAllWork = 3e13;
+
     /// <summary>Elements sampled per tensor for the candidate errors (whole rows, evenly strided; all rows when fewer).</summary>
     public long SampleElements { get; init; } = 1 << 19;
 
@@ -78,12 +90,18 @@ public static class ErrorMeasurement
         var clock = Stopwatch.StartNew();
         var tensors = QuantizableTensors(model);
         var types = (options.Candidates ?? PlanCandidates.Default).Distinct().ToList();
+        var candidates = tensors.Select(t => PlanCandidates.For(t, types, options.Imatrix)).ToList();
+        if (options.ProbeAll is null)
+        {
+            double work = (double)candidates.Sum(c => c.Count) * tensors.Sum(t => t.ElementCount) * options.CalibrationChunks.Sum(c => c.Length);
+            options = options with { ProbeAll = work <= MeasureOptions.ProbeAllWork };
+        }
+        bool probeAll = options.ProbeAll.Value;
         string key = CacheKey(model, options, types);
         string? cachePath = options.CacheDirectory is null ? null : Path.Combine(options.CacheDirectory, key + ".errors");
         if (cachePath is not null && ErrorTable.TryLoad(cachePath, key) is { } cached) return cached;
 
         // 1. Candidate errors on sampled rows: one job per (tensor, candidate), spread over the workers.
-        var candidates = tensors.Select(t => PlanCandidates.For(t, types, options.Imatrix)).ToList();
         for (int i = 0; i < tensors.Count; i++)
             if (candidates[i].Count == 0)
                 throw new InvalidInputException($"tensor '{tensors[i].Name}': no candidate type fits rows of {tensors[i].Shape[0]}");
@@ -126,10 +144,10 @@ public static class ErrorMeasurement
             var probeJobs = new List<(int Tensor, CandidateMeasure Candidate)>();
             for (int i = 0; i < tensors.Count; i++)
             {
-                foreach (var c in ProbeCandidates(measures[i], options.ProbeBits, tensors[i].Shape[0]))
+                foreach (var c in probeAll ? measures[i].Where(m => m.Error > 0) : ProbeCandidates(measures[i], options.ProbeBits, tensors[i].Shape[0]))
                     probeJobs.Add((i, c));
                 // The floor: Q8_0, whose weight error is negligible, measures what rounding the activations costs.
-                if (options.ProbeFloor && measures[i].FirstOrDefault(m => m.Type == GgmlType.Q8_0) is { } q8) probeJobs.Add((i, q8));
+                if (options.ProbeFloor && !probeAll && measures[i].FirstOrDefault(m => m.Type == GgmlType.Q8_0) is { } q8) probeJobs.Add((i, q8));
             }
             int probed = 0;
             foreach (var (i, c) in probeJobs)
@@ -138,14 +156,14 @@ public static class ErrorMeasurement
                 var t = tensors[i];
                 var bytes = QuantizeTensor(model, t, c.Type, Importance(options.Imatrix, t), options.Threads);
                 double kld = calibrator.Measure(new Dictionary<string, WeightData> { [t.Name] = new WeightData(c.Type, bytes) }, cancellation);
-                if (c.Type == GgmlType.Q8_0) floors[i] = kld;
+                if (c.Type == GgmlType.Q8_0 && options.ProbeFloor && !probeAll) floors[i] = kld;
                 else probes[i].Add(new SensitivityProbe(c.Type, c.Error, kld));
                 progress?.Report(new MeasureProgress("forward-pass probes", ++probed, probeJobs.Count));
             }
         }
         var profiles = tensors.Select((t, i) => new TensorErrorProfile(t.Name, t.Shape, t.Type, measures[i], probes[i], floors[i])).ToList();
         var factors = new Dictionary<GgmlType, double>();
-        if (calibrated && options.TypeFactorTensors > 0)
+        if (calibrated && options.TypeFactorTensors > 0 && !probeAll)
         {
             using var calibrator = new KldCalibrator(model, options.CalibrationChunks, options.Threads);
             factors = TypeFactors(model, tensors, measures, probes, floors, options, calibrator, progress, cancellation);
@@ -351,7 +369,7 @@ public static class ErrorMeasurement
         Add(string.Join(",", types.Select(t => (int)t)));
         Add(string.Join(",", options.ProbeBits.Select(b => b.ToString("R", System.Globalization.CultureInfo.InvariantCulture))));
         Add(options.SampleElements.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        Add("type factors " + options.TypeFactorTensors.ToString(System.Globalization.CultureInfo.InvariantCulture) + (options.ProbeFloor ? " floor" : ""));
+        Add("type factors " + options.TypeFactorTensors.ToString(System.Globalization.CultureInfo.InvariantCulture) + (options.ProbeFloor ? " floor" : "") + (options.ProbeAll == true ? " all" : ""));
         return Convert.ToHexStringLower(h.GetHashAndReset())[..32];
     }
 }

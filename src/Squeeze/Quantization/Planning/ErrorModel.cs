@@ -86,11 +86,17 @@ public sealed class TensorErrorProfile
     }
 
     /// <summary>
-    /// The predicted KL divergence of candidate <paramref name="c"/>: <see cref="Predict(double)"/> times its type's
-    /// factor (<see cref="ErrorTable.TypeFactors"/>; 1 when none was measured).
+    /// The predicted KL divergence of candidate <paramref name="c"/>: the probe's KLD when this candidate itself was
+    /// probed; otherwise <see cref="Predict(double)"/> times its type's factor (<see cref="ErrorTable.TypeFactors"/>; 1
+    /// when none was measured), plus the floor for a quantized type.
     /// </summary>
-    public double Predict(CandidateMeasure c) =>
-        Predict(c.Error) * (TypeFactors?.GetValueOrDefault(c.Type, 1.0) ?? 1.0) + (GgmlTypes.Get(c.Type).IsQuantized ? Floor : 0);
+    public double Predict(CandidateMeasure c)
+    {
+        // Measured for this very type (every candidate probed): the measurement is the prediction.
+        foreach (var p in Probes)
+            if (p.Type == c.Type && p.Error == c.Error) return p.Kld;
+        return Predict(c.Error) * (TypeFactors?.GetValueOrDefault(c.Type, 1.0) ?? 1.0) + (GgmlTypes.Get(c.Type).IsQuantized ? Floor : 0);
+    }
 
     /// <summary>The table's type factors, set when the profile joins a table.</summary>
     internal IReadOnlyDictionary<GgmlType, double>? TypeFactors { get; set; }

@@ -13,7 +13,10 @@ public sealed class TaskEvaluatorTests : IDisposable
     public TaskEvaluatorTests()
     {
         var path = Path.Combine(_dir, "m.gguf");
-        SyntheticModel.Write(path, new SyntheticModelOptions { EmbeddingLength = 64, FeedForwardLength = 128, LayerCount = 2, HeadCount = 2, KvHeadCount = 1, VocabSize = 300, Seed = 3 });
+        // Q8_0 weights: their products give the same bits whatever the batch (tinyBLAS and vec_dot sum them alike), so
+        // any difference from one-sequence decoding is the evaluator's. With F32 weights a batch of one token sums in
+        // vec_dot's order and a larger one in tinyBLAS's, in llama.cpp as in Squeeze, so the bits depend on the micro-batches.
+        SyntheticModel.Write(path, new SyntheticModelOptions { EmbeddingLength = 64, FeedForwardLength = 128, LayerCount = 2, HeadCount = 2, KvHeadCount = 1, VocabSize = 300, Seed = 3, WeightType = Squeeze.Quants.GgmlType.Q8_0 });
         _model = TransformerModel.Load(path);
     }
 
