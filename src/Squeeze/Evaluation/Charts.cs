@@ -70,7 +70,8 @@ public static class Charts
         plot.Title(title);
         plot.XLabel(xLabel);
         plot.YLabel(logY ? yLabel + " (log scale)" : yLabel);
-        plot.ShowLegend();
+        // Upper right: these charts fall from left to right (error against size), so that corner is empty.
+        plot.ShowLegend(ScottPlot.Alignment.UpperRight);
         Save(plot, path, width, height);
     }
 
