@@ -81,26 +81,10 @@ internal static unsafe partial class Repack
                             short* bsums = (short*)(yb + Q8_K.BsumsOffset) + 4 * sb;
                             int pair = (ushort)(bsums[0] + bsums[1]) | (bsums[2] + bsums[3]) << 16;
                             Vector256<int> m = Avx2.MultiplyAddAdjacent(mins, Vector256.Create(pair).AsInt16());
-                            if (k < gemmEnd)
-                            {
-                                float dy = *(float*)yb;
-                                acc[k] = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s), d8 * Vector256.Create(dy), acc[k]);
-                                accMin[k] = Fma.MultiplyAdd(Avx.ConvertToVector256Single(m), dmin8 * Vector256.Create(dy), accMin[k]);
-                            }
-                            else
-                            {
-                                isum[k] += s;
-                                imin[k] += m;
-                            }
+                            AddSums(k, gemmEnd, yb, s, m, d8, dmin8, acc, accMin, isum, imin);
                         }
                     }
-                    byte* ybv = yb0 + (long)gemmEnd * actRowSize;
-                    for (int k = gemmEnd; k < tn; k++, ybv += actRowSize)
-                    {
-                        float dy = *(float*)ybv;
-                        acc[k] = Fma.MultiplyAdd(Avx.ConvertToVector256Single(isum[k]), d8 * Vector256.Create(dy), acc[k]);
-                        accMin[k] = Fma.MultiplyAdd(Avx.ConvertToVector256Single(imin[k]), dmin8 * Vector256.Create(dy), accMin[k]);
-                    }
+                    ScaleGemvSums(gemmEnd, tn, yb0, actRowSize, d8, dmin8, acc, accMin, isum, imin);
                 }
                 for (int k = 0; k < tn; k++) (acc[k] - accMin[k]).Store(y + (long)(tc + k) * yStride + r0);
             }
@@ -184,6 +168,42 @@ internal static unsafe partial class Repack
                 }
                 for (int k = 0; k < tn; k++) acc[k].Store(y + (long)(tc + k) * yStride + r0);
             }
+        }
+    }
+
+    /// <summary>
+    /// One token's integer sums of one super-block step for 8 rows: tokens in ggml's gemm part (<paramref name="k"/> below
+    /// <paramref name="gemmEnd"/>) are scaled into the float accumulators at once; the gemv tokens keep integer sums until
+    /// the super-block ends (<see cref="ScaleGemvSums"/>). Shared by the Q4_K and Q2_K kernels.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddSums(int k, int gemmEnd, byte* yb, Vector256<int> s, Vector256<int> m, Vector256<float> d8,
+        Vector256<float> dmin8, Vector256<float>* acc, Vector256<float>* accMin, Vector256<int>* isum, Vector256<int>* imin)
+    {
+        if (k < gemmEnd)
+        {
+            float dy = *(float*)yb;
+            acc[k] = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s), d8 * Vector256.Create(dy), acc[k]);
+            accMin[k] = Fma.MultiplyAdd(Avx.ConvertToVector256Single(m), dmin8 * Vector256.Create(dy), accMin[k]);
+        }
+        else
+        {
+            isum[k] += s;
+            imin[k] += m;
+        }
+    }
+
+    /// <summary>The gemv tokens' super-block sums into the float accumulators, one FMA each, as ggml's gemv does.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void ScaleGemvSums(int gemmEnd, int tn, byte* yb0, int actRowSize, Vector256<float> d8, Vector256<float> dmin8,
+        Vector256<float>* acc, Vector256<float>* accMin, Vector256<int>* isum, Vector256<int>* imin)
+    {
+        byte* yb = yb0 + (long)gemmEnd * actRowSize;
+        for (int k = gemmEnd; k < tn; k++, yb += actRowSize)
+        {
+            float dy = *(float*)yb;
+            acc[k] = Fma.MultiplyAdd(Avx.ConvertToVector256Single(isum[k]), d8 * Vector256.Create(dy), acc[k]);
+            accMin[k] = Fma.MultiplyAdd(Avx.ConvertToVector256Single(imin[k]), dmin8 * Vector256.Create(dy), accMin[k]);
         }
     }
 

@@ -143,26 +143,10 @@ internal static unsafe partial class Repack
                                 + Avx2.MultiplyAddAdjacent(min23, Avx2.Shuffle(bs.AsInt32(), 0x55).AsInt16())
                                 + Avx2.MultiplyAddAdjacent(min45, Avx2.Shuffle(bs.AsInt32(), 0xAA).AsInt16())
                                 + Avx2.MultiplyAddAdjacent(min67, Avx2.Shuffle(bs.AsInt32(), 0xFF).AsInt16());
-                            if (k < gemmEnd)
-                            {
-                                float dy = *(float*)yb;
-                                acc[k] = Fma.MultiplyAdd(Avx.ConvertToVector256Single(s), d8 * Vector256.Create(dy), acc[k]);
-                                accMin[k] = Fma.MultiplyAdd(Avx.ConvertToVector256Single(m), dmin8 * Vector256.Create(dy), accMin[k]);
-                            }
-                            else
-                            {
-                                isum[k] += s;
-                                imin[k] += m;
-                            }
+                            AddSums(k, gemmEnd, yb, s, m, d8, dmin8, acc, accMin, isum, imin);
                         }
                     }
-                    byte* ybv = yb0 + (long)gemmEnd * actRowSize;
-                    for (int k = gemmEnd; k < tn; k++, ybv += actRowSize)
-                    {
-                        float dy = *(float*)ybv;
-                        acc[k] = Fma.MultiplyAdd(Avx.ConvertToVector256Single(isum[k]), d8 * Vector256.Create(dy), acc[k]);
-                        accMin[k] = Fma.MultiplyAdd(Avx.ConvertToVector256Single(imin[k]), dmin8 * Vector256.Create(dy), accMin[k]);
-                    }
+                    ScaleGemvSums(gemmEnd, tn, yb0, actRowSize, d8, dmin8, acc, accMin, isum, imin);
                 }
                 for (int k = 0; k < tn; k++) (acc[k] - accMin[k]).Store(y + (long)(tc + k) * yStride + r0);
             }
