@@ -16,7 +16,6 @@ internal sealed unsafe class MatMul(int threads)
     private const int TokenChunk = 64;
 
     private byte[] _activations = [];
-    private RepackedMatMul? _repacked;
 
     /// <summary>Batches llama.cpp hands to llamafile's tinyBLAS, whose summation order differs from vec_dot's.</summary>
     private readonly TinyBlas _tinyBlas = new();
@@ -27,12 +26,6 @@ internal sealed unsafe class MatMul(int threads)
     /// <param name="y"><paramref name="n"/> rows of <c>w.Rows</c> floats (written).</param>
     public void Run(Weight w, float[] x, int n, float[] y)
     {
-        // Weights llama.cpp repacks (ggml-cpu's CPU_REPACK buffer) are multiplied in the repacked kernels' order.
-        if (RepackedMatMul.Applies(w))
-        {
-            (_repacked ??= new RepackedMatMul(threads)).Run(w, x, n, y);
-            return;
-        }
         var kernel = w.Kernel!;
         var vecDotType = kernel.VecDotType;
         var activationKernel = QuantKernels.Get(vecDotType);
@@ -45,6 +38,14 @@ internal sealed unsafe class MatMul(int threads)
             for (int t = t0; t < t1; t++)
                 activationKernel.QuantizeActivationRow(x.AsSpan(t * cols, cols), act.AsSpan(t * actRowSize, actRowSize));
         });
+
+        // Weights llama.cpp repacks (ggml-cpu's CPU_REPACK buffer; their activation type is the vec-dot type) are
+        // multiplied in the repacked kernels' order.
+        if (RepackedMatMul.Applies(w))
+        {
+            RepackedMatMul.Run(w, act, actRowSize, n, y, threads);
+            return;
+        }
 
         if (TinyBlas.Serves(w.Type, rows, cols, n))
         {

@@ -5,33 +5,27 @@ namespace Squeeze.Models;
 
 /// <summary>
 /// <c>Y = X W^T</c> for the weights llama.cpp multiplies through ggml-cpu's repacked kernels (see <see cref="Repack"/>):
-/// the activations are quantized once (Q8_0 or Q8_K), and each output is computed in the gemm or gemv order that
-/// llama.cpp uses for that activation row. The weight stays
+/// each output is computed in the gemm or gemv order that llama.cpp uses for that activation row. The weight stays
 /// memory-mapped in its stored layout; the work is split by groups of 8 weight rows and by chunks of tokens.
 /// </summary>
-internal sealed unsafe class RepackedMatMul(int threads)
+internal static unsafe class RepackedMatMul
 {
     private const int TokenChunk = 64;
-
-    private byte[] _activations = [];
 
     /// <summary>Whether llama.cpp would repack <paramref name="w"/> on this CPU.</summary>
     public static bool Applies(Weight w) => w.Kernel is not null && Repack.Applies(w.Type, w.Rows);
 
-    /// <inheritdoc cref="MatMul.Run"/>
-    public void Run(Weight w, float[] x, int n, float[] y)
+    /// <param name="w">The weight, <c>Rows x Columns</c>.</param>
+    /// <param name="act"><paramref name="n"/> activation rows of <paramref name="actRowSize"/> bytes, quantized to the
+    /// weight's vec-dot type (the repacked kernels' activation type, <see cref="Repack.ActivationType"/>).</param>
+    /// <param name="actRowSize">Bytes per quantized activation row.</param>
+    /// <param name="n">Activation rows (tokens).</param>
+    /// <param name="y"><paramref name="n"/> rows of <c>w.Rows</c> floats (written).</param>
+    /// <param name="threads">Worker threads.</param>
+    public static void Run(Weight w, byte[] act, int actRowSize, int n, float[] y, int threads)
     {
         var type = w.Type;
         int cols = w.Columns, rows = w.Rows, rowSize = w.RowSize;
-        int actRowSize = checked((int)GgmlTypes.RowSize(Repack.ActivationType(type), cols));
-        if (_activations.Length < (long)actRowSize * n)
-            _activations = GC.AllocateUninitializedArray<byte>(checked(actRowSize * n), pinned: true);
-        var act = _activations;
-        Workers.For(n, threads, (t0, t1) =>
-        {
-            for (int t = t0; t < t1; t++)
-                Repack.QuantizeActivationRow(type, x.AsSpan(t * cols, cols), act.AsSpan(t * actRowSize, actRowSize));
-        });
 
         // ggml runs rows [0, n - n % 4) through gemm, the rest through gemv.
         int gemmRows = n - n % 4;

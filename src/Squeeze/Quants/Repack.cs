@@ -38,8 +38,11 @@ internal static unsafe partial class Repack
         rows % Interleave == 0 && Avx2.IsSupported && Fma.IsSupported
         && (type is GgmlType.Q4_0 or GgmlType.Q4_K or GgmlType.IQ4_NL or GgmlType.MXFP4 || type == GgmlType.Q2_K && Avx512F.IsSupported);
 
-    /// <summary>The activation format of a repacked type: Q8_K for Q4_K, Q8_0 for the 32-element formats.</summary>
-    public static GgmlType ActivationType(GgmlType type) => type is GgmlType.Q4_K or GgmlType.Q2_K ? GgmlType.Q8_K : GgmlType.Q8_0;
+    /// <summary>
+    /// The activation format of a repacked type: its vec-dot type (Q8_K for Q4_K and Q2_K, Q8_0 for the 32-element
+    /// formats), so the activations a matmul quantizes for vec_dot serve the repacked kernels too.
+    /// </summary>
+    public static GgmlType ActivationType(GgmlType type) => QuantKernels.Get(type).VecDotType;
 
     /// <summary>
     /// Quantizes an activation row for a repacked matmul: ggml's <c>from_float</c> (Q8_0 or Q8_K). ggml quantizes the first

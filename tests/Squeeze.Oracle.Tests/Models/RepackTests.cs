@@ -62,7 +62,7 @@ public sealed unsafe class RepackTests(ITestOutputHelper output)
         }
     }
 
-    // What RepackedMatMul does, on one thread: quantize the activation rows, then multiply.
+    // What MatMul does for a repacked weight, on one thread: quantize the activation rows, then multiply.
     private static float[] Multiply(GgmlType type, byte[] weight, int rows, int cols, float[] x, int n)
     {
         int actRowSize = (int)GgmlTypes.RowSize(Repack.ActivationType(type), cols);
